@@ -1,0 +1,216 @@
+/*
+ * The COPY engine: a streaming COPY-in writer fed with records (text, CSV or
+ * typed binary values), Arrow ingest through binary COPY (the spec's
+ * copy_from_polars), and query results out as an Arrow stream (the spec's
+ * copy_table_to_polars).
+ *
+ * All COPY-in paths run inside the caller's transaction (opening one when the
+ * connection is idle) and never commit. Memory is bounded by one batch
+ * whatever the input size. After any failure the connection is out of COPY
+ * and usable again once the caller rolls the transaction back.
+ *
+ * Thread note: a pgetl_copy is used by one thread at a time, like its
+ * connection.
+ */
+#ifndef PGETL_COPY_H
+#define PGETL_COPY_H
+
+#include "pgetl/export.h"
+#include "pgetl/error.h"
+#include "pgetl/pool.h"
+#include "pgetl/arrow.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum pgetl_copy_format {
+    PGETL_COPY_TEXT = 0, /* PostgreSQL text format: tab-separated, \N for NULL  */
+    PGETL_COPY_CSV,      /* CSV: comma-separated, "" quoting, unquoted empty = NULL */
+    PGETL_COPY_BINARY    /* binary tuples, values given with pgetl_copy_write_values */
+} pgetl_copy_format;
+
+/* Value types for the typed binary mode (records and internal encoders). */
+typedef enum pgetl_type {
+    PGETL_TYPE_INT16 = 1,
+    PGETL_TYPE_INT32,
+    PGETL_TYPE_INT64,
+    PGETL_TYPE_FLOAT32,
+    PGETL_TYPE_FLOAT64,
+    PGETL_TYPE_BOOL,
+    PGETL_TYPE_TEXT,        /* UTF-8 bytes (text, varchar, bpchar, json)        */
+    PGETL_TYPE_BYTEA,
+    PGETL_TYPE_DATE,        /* days since 1970-01-01                            */
+    PGETL_TYPE_TIMESTAMP,   /* microseconds since 1970-01-01 00:00 (no zone)    */
+    PGETL_TYPE_TIMESTAMPTZ, /* microseconds since 1970-01-01 00:00 UTC          */
+    PGETL_TYPE_UUID,        /* 16 bytes, in s.bytes                             */
+    PGETL_TYPE_NUMERIC      /* decimal text ("-12.50", "NaN"), in s.bytes       */
+} pgetl_type;
+
+/* One typed value. */
+typedef struct pgetl_value {
+    bool is_null;
+    union {
+        int64_t i;   /* INT16/32/64, DATE, TIMESTAMP, TIMESTAMPTZ */
+        double f;    /* FLOAT32/64                               */
+        bool b;      /* BOOL                                     */
+        struct {
+            const void *bytes;
+            size_t len;
+        } s;         /* TEXT, BYTEA, UUID (len 16), NUMERIC      */
+    } v;
+} pgetl_value;
+
+/* A row the server refused, handed to the reject callback. */
+typedef struct pgetl_reject {
+    int64_t row_index;    /* 0-based among all rows written in this COPY           */
+    int64_t batch_index;  /* 0-based batch (Arrow: the stream's batch)             */
+    int64_t batch_row;    /* 0-based row within that batch                         */
+    char sqlstate[6];
+    const char *column;   /* column named by the server, or NULL                   */
+    const char *message;  /* the server's message (valid during the callback)      */
+    const void *data;     /* the row as encoded for COPY (valid during the callback) */
+    size_t data_len;
+} pgetl_reject;
+
+/* Return 0 to go on, non-zero to stop the load (it then fails with EABORTED). */
+typedef int (*pgetl_reject_fn)(void *user, const pgetl_reject *reject);
+
+typedef struct pgetl_copy_options {
+    pgetl_copy_format format;     /* default PGETL_COPY_TEXT                               */
+    const char *const *columns;   /* target columns in order; NULL = all, in table order   */
+    int ncolumns;
+    const pgetl_type *types;      /* BINARY only: one per column, checked against catalog */
+    int64_t batch_rows;           /* rows per batch (spec's batch_size); default 50000    */
+    size_t chunk_bytes;           /* PQputCopyData chunk size; default PGETL_COPY_CHUNK   */
+    int64_t max_rejects;          /* -1 (default): first bad row fails the COPY;          */
+                                  /* N >= 0: isolate bad rows, fail after more than N     */
+    pgetl_reject_fn on_reject;    /* called for each isolated row (may be NULL)           */
+    void *reject_user;
+} pgetl_copy_options;
+
+/* Default PQputCopyData chunk; chosen with bench/bench_copy (see bench/README.md). */
+#define PGETL_COPY_CHUNK ((size_t)1 << 20)
+
+/* Fills *opts with the defaults above. */
+PGETL_API void pgetl_copy_options_init(pgetl_copy_options *opts);
+
+typedef struct pgetl_copy_stats {
+    int64_t rows_read;      /* rows handed to pgetl                        */
+    int64_t rows_loaded;    /* rows the server accepted                    */
+    int64_t rows_rejected;  /* rows isolated and handed to the callback    */
+    int64_t batches;
+    int64_t bytes_sent;     /* COPY payload bytes                          */
+    double seconds;
+} pgetl_copy_stats;
+
+typedef struct pgetl_copy pgetl_copy;
+
+/*
+ * Starts `COPY "schema"."table" ("c1", ...) FROM STDIN (FORMAT ...)`. The
+ * table and columns are checked against the catalog first; unknown ones fail
+ * with PGETL_ESCHEMA naming every one. End with pgetl_copy_end() or
+ * pgetl_copy_abort(); either frees the session.
+ */
+PGETL_API pgetl_code pgetl_copy_begin(pgetl_conn *conn, const char *table,
+                                      const pgetl_copy_options *opts, pgetl_copy **copy_out,
+                                      pgetl_error *err);
+
+/*
+ * Writes one row of text values (TEXT or CSV format): values[i] points to
+ * lengths[i] bytes (lengths may be NULL for NUL-terminated values); a NULL
+ * pointer is SQL NULL, distinct from an empty string. Every byte is escaped
+ * as the format requires. Errors are sticky: after one, every call but
+ * end/abort returns it.
+ */
+PGETL_API pgetl_code pgetl_copy_write_row(pgetl_copy *copy, const char *const *values,
+                                          const size_t *lengths, pgetl_error *err);
+
+/* Writes one row of typed values (BINARY format), one per column. */
+PGETL_API pgetl_code pgetl_copy_write_values(pgetl_copy *copy, const pgetl_value *values,
+                                             pgetl_error *err);
+
+/*
+ * Finishes the COPY and checks the server's result. *stats_out (may be NULL)
+ * receives the counts. Frees the session whatever the outcome. A server error
+ * carries SQLSTATE, message and context, and names the failing row.
+ */
+PGETL_API pgetl_code pgetl_copy_end(pgetl_copy *copy, pgetl_copy_stats *stats_out,
+                                    pgetl_error *err);
+
+/*
+ * Abandons the COPY: the server gets PQputCopyEnd with `reason`, nothing of
+ * it is stored, and the transaction is left failed for the caller to roll
+ * back. Frees the session. Accepts NULL.
+ */
+PGETL_API void pgetl_copy_abort(pgetl_copy *copy, const char *reason);
+
+/* ------------------------------------------------------------------------ */
+/* Arrow in                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct pgetl_arrow_options {
+    const char *const *columns;   /* NULL: every field of the schema, by name */
+    int ncolumns;
+    size_t chunk_bytes;           /* default PGETL_COPY_CHUNK                 */
+    int64_t max_rejects;          /* as in pgetl_copy_options                 */
+    pgetl_reject_fn on_reject;
+    void *reject_user;
+} pgetl_arrow_options;
+
+PGETL_API void pgetl_arrow_options_init(pgetl_arrow_options *opts);
+
+/*
+ * Loads an Arrow stream into `table` through binary COPY (spec's
+ * copy_from_polars). Consumes the stream: it is released exactly once,
+ * whatever happens, and so is every schema and array taken from it.
+ * - no rows: logs `copy_from_arrow: no rows for table=<table>; skipping`
+ *   (info), sends nothing, returns PGETL_OK;
+ * - columns given: exactly those, in that order; any absent from the data:
+ *   PGETL_ESCHEMA "data missing required columns for COPY into <table>:
+ *   [a, b]" before anything is sent;
+ * - every field's Arrow type is checked against its column's type before
+ *   sending; a pair that cannot convert losslessly is PGETL_ESCHEMA naming
+ *   column, Arrow format string and PostgreSQL type;
+ * - malformed arrays are PGETL_EDATA; a stream error PGETL_EARROW with the
+ *   stream's own message.
+ */
+PGETL_API pgetl_code pgetl_copy_from_arrow(pgetl_conn *conn, const char *table,
+                                           struct ArrowArrayStream *stream,
+                                           const char *const *columns, int ncolumns,
+                                           pgetl_copy_stats *stats_out, pgetl_error *err);
+
+/* pgetl_copy_from_arrow() with options (bad-row isolation, chunk size). */
+PGETL_API pgetl_code pgetl_copy_from_arrow_opts(pgetl_conn *conn, const char *table,
+                                                struct ArrowArrayStream *stream,
+                                                const pgetl_arrow_options *opts,
+                                                pgetl_copy_stats *stats_out, pgetl_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Arrow out                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Rows per Arrow batch produced by pgetl_query_arrow(). */
+#define PGETL_ARROW_BATCH_ROWS 65536
+
+/*
+ * Runs `COPY (sql) TO STDOUT (FORMAT binary)` and exposes the rows as an
+ * Arrow stream in *stream_out, decoded a batch at a time (memory bounded by
+ * one batch). The caller owns the stream and releases it. The stream borrows
+ * the connection: it must be released (or read to the end) before the
+ * connection is used for anything else or given back; see the contract in
+ * this function's notes in docs/ARROW.md.
+ */
+PGETL_API pgetl_code pgetl_query_arrow(pgetl_conn *conn, const char *sql, int nparams,
+                                       const char *const *params,
+                                       struct ArrowArrayStream *stream_out, pgetl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PGETL_COPY_H */

@@ -1,0 +1,48 @@
+/* Server errors: copies the structured fields libpq keeps on a PGresult. */
+#include "base/base.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+
+/* libpq messages end with a newline; error text is one line per field. */
+static void copy_field(char *dst, size_t size, const char *src) {
+    if (!src) {
+        dst[0] = '\0';
+        return;
+    }
+    pgetl__strlcpy_utf8(dst, src, size);
+    size_t n = strlen(dst);
+    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == '\r'))
+        dst[--n] = '\0';
+}
+
+pgetl_code pgetl__error_from_pg(pgetl_error *err, const PGresult *res, const PGconn *conn,
+                                const char *what) {
+    bool broken = conn && PQstatus(conn) == CONNECTION_BAD;
+    pgetl_code code = broken ? PGETL_ECONNLOST : PGETL_ESERVER;
+    if (!err)
+        return code;
+    pgetl_error_init(err);
+    err->code = code;
+
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char msg[PGETL_ERROR_MESSAGE_SIZE];
+    if (primary) {
+        copy_field(msg, sizeof msg, primary);
+        copy_field(err->sqlstate, sizeof err->sqlstate, PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        copy_field(err->detail, sizeof err->detail, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+        copy_field(err->hint, sizeof err->hint, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+        copy_field(err->context, sizeof err->context, PQresultErrorField(res, PG_DIAG_CONTEXT));
+    } else {
+        /* No structured error: a client-side or connection failure. */
+        const char *text = res ? PQresultErrorMessage(res) : "";
+        if ((!text || !text[0]) && conn)
+            text = PQerrorMessage(conn);
+        copy_field(msg, sizeof msg, text && text[0] ? text : "unknown error");
+    }
+    if (what && what[0])
+        snprintf(err->message, sizeof err->message, "%s: %s", what, msg);
+    else
+        pgetl__strlcpy_utf8(err->message, msg, sizeof err->message);
+    return err->code;
+}

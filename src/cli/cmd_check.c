@@ -1,0 +1,71 @@
+/* `pgetl check`: connect and describe the server, with the password hidden. */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static void usage(FILE *out) {
+    fputs("usage: pgetl check [--dsn DSN]\n"
+          "\n"
+          "Connects and prints the server version, host, port, database, user and TLS\n"
+          "state. The DSN comes from --dsn, else $PGETL_DSN, else libpq's PG* variables.\n"
+          "Passwords are never printed.\n",
+          out);
+}
+
+int cli_cmd_check(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"dsn", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dsn = NULL;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dsn = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            cli_errorf("check: unknown or incomplete option \"%s\"", argv[optind - 1]);
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_errorf("check: unexpected argument \"%s\"", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+
+    pgetl_config cfg;
+    pgetl_config_init(&cfg);
+    cfg.dsn = dsn;
+    pgetl_error err;
+    pgetl_conn *conn = NULL;
+    if (pgetl_connect(&cfg, &conn, &err) != PGETL_OK) {
+        cli_print_error(&err);
+        return CLI_EXIT_FAILED;
+    }
+    pgetl_conn_info info;
+    pgetl_conn_get_info(conn, &info);
+    char red[1024];
+    pgetl_dsn_redact(pgetl_config_dsn(&cfg), red, sizeof red);
+    int v = info.server_version;
+    printf("server:   PostgreSQL %d.%d\n", v / 10000, v % 10000);
+    printf("host:     %s\n", info.host);
+    printf("port:     %s\n", info.port);
+    printf("database: %s\n", info.database);
+    printf("user:     %s\n", info.user);
+    if (info.tls)
+        printf("tls:      on (%s, %s)\n", info.tls_version, info.tls_cipher);
+    else
+        printf("tls:      off\n");
+    printf("dsn:      %s\n", red[0] ? red : "(from the environment)");
+    pgetl_conn_close(conn);
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,143 @@
+/*
+ * Opening, describing and closing connections. Pooled and standalone
+ * connections share this code; the pool adds its bookkeeping on top.
+ */
+#include "connect/connect.h"
+
+#include <stdio.h>
+
+pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **pg_out,
+                            pgetl_error *err) {
+    *pg_out = NULL;
+    char timeout[32] = "";
+    if (cfg && cfg->connect_timeout_s > 0) {
+        /* libpq takes whole seconds and treats 1 as 2; round up, at least 2. */
+        int secs = (int)cfg->connect_timeout_s;
+        if (secs < cfg->connect_timeout_s)
+            secs++;
+        snprintf(timeout, sizeof timeout, "%d", secs < 2 ? 2 : secs);
+    }
+    const char *app = cfg && cfg->application_name ? cfg->application_name : "pgetl";
+    /* expand_dbname: the DSN itself may be a URI or key=value string. Later
+     * keywords do not override what the DSN sets, because they come as
+     * fallbacks (fallback_application_name) or only when set. */
+    const char *keys[4];
+    const char *vals[4];
+    int n = 0;
+    keys[n] = "dbname";
+    vals[n++] = dsn ? dsn : "";
+    keys[n] = "fallback_application_name";
+    vals[n++] = app;
+    if (timeout[0]) {
+        keys[n] = "connect_timeout";
+        vals[n++] = timeout;
+    }
+    keys[n] = NULL;
+    vals[n] = NULL;
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    if (!pg)
+        return pgetl__error_oom(err, "connect");
+    if (PQstatus(pg) != CONNECTION_OK) {
+        pgetl__error_from_pg(err, NULL, pg, "could not connect");
+        if (err)
+            err->code = PGETL_ECONNECT;
+        PQfinish(pg);
+        return PGETL_ECONNECT;
+    }
+    *pg_out = pg;
+    return PGETL_OK;
+}
+
+pgetl_code pgetl_connect(const pgetl_config *cfg, pgetl_conn **conn_out, pgetl_error *err) {
+    pgetl_config defaults;
+    if (!cfg) {
+        pgetl_config_init(&defaults);
+        cfg = &defaults;
+    }
+    if (!conn_out)
+        return pgetl_error_set(err, PGETL_EINVAL, "pgetl_connect: conn_out is NULL");
+    *conn_out = NULL;
+    pgetl_code rc = pgetl_config_validate(cfg, err);
+    if (rc != PGETL_OK)
+        return rc;
+    pgetl_conn *conn = pgetl__calloc(1, sizeof *conn);
+    if (!conn)
+        return pgetl__error_oom(err, "pgetl_connect");
+    rc = pgetl__conn_open(pgetl_config_dsn(cfg), cfg, &conn->pg, err);
+    if (rc != PGETL_OK) {
+        pgetl__free(conn);
+        return rc;
+    }
+    *conn_out = conn;
+    return PGETL_OK;
+}
+
+void pgetl_conn_close(pgetl_conn *conn) {
+    if (!conn)
+        return;
+    if (conn->pool) {
+        /* A pooled connection goes back to its pool, never closed under it. */
+        pgetl_release_connection(conn);
+        return;
+    }
+    pgetl__conn_run_detach(conn);
+    PQfinish(conn->pg);
+    pgetl__free(conn);
+}
+
+PGconn *pgetl__conn_pg(pgetl_conn *conn) {
+    return conn ? conn->pg : NULL;
+}
+
+PGconn *pgetl_conn_pg(pgetl_conn *conn);
+PGETL_API PGconn *pgetl_conn_pg(pgetl_conn *conn) {
+    return pgetl__conn_pg(conn);
+}
+
+void pgetl__conn_set_detach(pgetl_conn *conn, void (*detach)(void *), void *arg) {
+    conn->detach = detach;
+    conn->detach_arg = arg;
+}
+
+void pgetl__conn_run_detach(pgetl_conn *conn) {
+    void (*fn)(void *) = conn->detach;
+    void *arg = conn->detach_arg;
+    conn->detach = NULL;
+    conn->detach_arg = NULL;
+    if (fn)
+        fn(arg);
+}
+
+pgetl_code pgetl__conn_exec_simple(pgetl_conn *conn, const char *sql, pgetl_error *err) {
+    PGresult *res = PQexec(conn->pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        PQclear(res);
+        return PGETL_OK;
+    }
+    pgetl_code rc = res ? pgetl__error_from_pg(err, res, conn->pg, sql)
+                        : pgetl__error_oom(err, sql);
+    PQclear(res);
+    return rc;
+}
+
+static void copy_str(char *dst, size_t size, const char *src) {
+    pgetl__strlcpy_utf8(dst, src ? src : "", size);
+}
+
+void pgetl_conn_get_info(const pgetl_conn *conn, pgetl_conn_info *info) {
+    memset(info, 0, sizeof *info);
+    if (!conn || !conn->pg)
+        return;
+    PGconn *pg = conn->pg;
+    info->server_version = PQserverVersion(pg);
+    copy_str(info->host, sizeof info->host, PQhost(pg));
+    copy_str(info->port, sizeof info->port, PQport(pg));
+    copy_str(info->database, sizeof info->database, PQdb(pg));
+    copy_str(info->user, sizeof info->user, PQuser(pg));
+    info->tls = PQsslInUse(pg);
+    if (info->tls) {
+        copy_str(info->tls_version, sizeof info->tls_version, PQsslAttribute(pg, "protocol"));
+        copy_str(info->tls_cipher, sizeof info->tls_cipher, PQsslAttribute(pg, "cipher"));
+    }
+}

@@ -1,0 +1,54 @@
+/*
+ * Private connect layer: the connection struct shared by conn.c, txn.c and
+ * the pool, and the accessors the upper layers (sql, copy, load) use. Upper
+ * layers never touch the struct's fields directly.
+ */
+#ifndef PGETL_SRC_CONNECT_H
+#define PGETL_SRC_CONNECT_H
+
+#include "base/base.h"
+
+#include <libpq-fe.h>
+
+/*
+ * A connection. Standalone ones (pgetl_connect) have pool == NULL; pooled
+ * ones are owned by their pool (pool.c keeps its bookkeeping in `slot`).
+ */
+struct pgetl_conn {
+    PGconn *pg;
+    struct pgetl_pool *pool;
+    void *slot;              /* pool.c's private per-connection record           */
+    /*
+     * Something that borrows the connection across calls (an Arrow stream
+     * reading COPY TO STDOUT) registers here; giving the connection back or
+     * closing it calls detach(arg) first so the borrower lets go safely.
+     */
+    void (*detach)(void *arg);
+    void *detach_arg;
+};
+
+/* Opens a PGconn for a resolved DSN with pgetl's connection defaults. */
+pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **pg_out,
+                            pgetl_error *err);
+
+/* The borrowed PGconn (NULL when conn is NULL). */
+PGconn *pgetl__conn_pg(pgetl_conn *conn);
+
+/* Registers / clears the borrower hook described above. */
+void pgetl__conn_set_detach(pgetl_conn *conn, void (*detach)(void *), void *arg);
+
+/* Calls and clears the detach hook, if any. */
+void pgetl__conn_run_detach(pgetl_conn *conn);
+
+/*
+ * Runs one utility statement with no parameters and no result rows
+ * (BEGIN, ROLLBACK, SAVEPOINT ...). Errors as pgetl__error_from_pg.
+ */
+pgetl_code pgetl__conn_exec_simple(pgetl_conn *conn, const char *sql, pgetl_error *err);
+
+/* Bounds for config validation, shared with the CLI's messages. */
+#define PGETL_POOL_MAX_LIMIT 10000
+#define PGETL_TIMEOUT_MAX_S 86400.0
+#define PGETL_LIFETIME_MAX_S (86400.0 * 366)
+
+#endif /* PGETL_SRC_CONNECT_H */

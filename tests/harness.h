@@ -1,0 +1,154 @@
+/*
+ * Test harness: cmocka plus database fixtures. Each test binary ends with
+ * PGETL_TEST_MAIN(tests); `./test_x name` runs only the tests matching
+ * `name` (cmocka's filter, * wildcards allowed).
+ *
+ * Integration tests find the shared throwaway cluster through
+ * $PGETL_TEST_DSN or $PGETL_TEST_STATE/dsn (set by CTest's `db` fixture).
+ * No database is a failure, never a skip.
+ */
+#ifndef PGETL_TESTS_HARNESS_H
+#define PGETL_TESTS_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "pgetl/pgetl.h"
+
+#define PGETL_TEST_MAIN(tests_array)                                                               \
+    int main(int argc, char **argv) {                                                              \
+        if (argc > 1)                                                                              \
+            cmocka_set_test_filter(argv[1]);                                                       \
+        return cmocka_run_group_tests(tests_array, NULL, NULL);                                    \
+    }
+
+/* Asserts a pgetl call succeeded, printing the error when it did not. */
+#define assert_pgetl_ok(expr, errp)                                                                \
+    do {                                                                                           \
+        pgetl_code rc_ = (expr);                                                                   \
+        if (rc_ != PGETL_OK) {                                                                     \
+            char buf_[4096];                                                                       \
+            fail_msg("%s -> %s: %s", #expr, pgetl_code_name(rc_),                                  \
+                     pgetl_error_format((errp), buf_, sizeof buf_));                               \
+        }                                                                                          \
+    } while (0)
+
+/* The shared cluster's DSN (static storage). Fails the test when there is none. */
+static inline const char *harness_dsn(void) {
+    static char dsn[1024];
+    if (dsn[0])
+        return dsn;
+    const char *env = getenv("PGETL_TEST_DSN");
+    if (env && env[0]) {
+        snprintf(dsn, sizeof dsn, "%s", env);
+        return dsn;
+    }
+    const char *state = getenv("PGETL_TEST_STATE");
+    if (state) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/dsn", state);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fgets(dsn, sizeof dsn, f)) {
+                size_t n = strlen(dsn);
+                while (n && (dsn[n - 1] == '\n' || dsn[n - 1] == '\r'))
+                    dsn[--n] = '\0';
+            }
+            fclose(f);
+        }
+    }
+    if (!dsn[0])
+        fail_msg("no test database: set PGETL_TEST_DSN or run through ctest "
+                 "(scripts/testdb.sh start <dir> starts one)");
+    return dsn;
+}
+
+/* A plain libpq connection for setting up and checking state behind pgetl's back. */
+static inline PGconn *harness_pq(void) {
+    PGconn *pg = PQconnectdb(harness_dsn());
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("cannot connect to the test database: %s", PQerrorMessage(pg));
+    return pg;
+}
+
+/* Runs SQL (autocommit) on a libpq connection; fails the test on error. */
+static inline void harness_sql(PGconn *pg, const char *sql) {
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("SQL failed: %s\n%s", sql, PQerrorMessage(pg));
+    PQclear(r);
+}
+
+/* The first column of the first row as int64 (fails on NULL/no rows). */
+static inline int64_t harness_scalar(PGconn *pg, const char *sql) {
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1 || PQgetisnull(r, 0, 0))
+        fail_msg("scalar query failed: %s\n%s", sql, PQerrorMessage(pg));
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+/* A config for the shared cluster with test-friendly defaults. */
+static inline pgetl_config harness_config(void) {
+    pgetl_config cfg;
+    pgetl_config_init(&cfg);
+    cfg.dsn = harness_dsn();
+    cfg.acquire_timeout_s = 5;
+    return cfg;
+}
+
+/* A standalone pgetl connection to the shared cluster. */
+static inline pgetl_conn *harness_connect(void) {
+    pgetl_config cfg = harness_config();
+    pgetl_conn *conn = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_connect(&cfg, &conn, &err), &err);
+    return conn;
+}
+
+/*
+ * Log capture: every line pgetl logs at `level` and above is appended to a
+ * static buffer, so a test can assert what was (and was not) logged.
+ */
+typedef struct harness_log {
+    char text[1 << 16];
+    size_t len;
+    int lines;
+} harness_log;
+
+static harness_log harness_log_buf;
+
+static inline void harness_log_sink(void *user, pgetl_log_level level, const char *line) {
+    (void)level;
+    harness_log *h = user;
+    size_t n = strlen(line);
+    if (h->len + n + 2 < sizeof h->text) {
+        memcpy(h->text + h->len, line, n);
+        h->len += n;
+        h->text[h->len++] = '\n';
+        h->text[h->len] = '\0';
+    }
+    h->lines++;
+}
+
+static inline harness_log *harness_log_capture(pgetl_log_level level) {
+    memset(&harness_log_buf, 0, sizeof harness_log_buf);
+    pgetl_log_set_handler(harness_log_sink, &harness_log_buf, level);
+    return &harness_log_buf;
+}
+
+static inline void harness_log_restore(void) {
+    pgetl_log_set_handler(NULL, NULL, PGETL_LOG_WARN);
+}
+
+#endif /* PGETL_TESTS_HARNESS_H */
