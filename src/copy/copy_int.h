@@ -1,0 +1,51 @@
+/*
+ * Private COPY-in writer interface, for encoders that live outside copy_in.c
+ * (Arrow ingest, the CSV loader). copy_in.c owns struct pgetl_copy.
+ *
+ * A caller encodes each row straight into the writer's buffer:
+ *
+ *     pgetl_buf *b = pgetl__copy_row_begin(copy, estimated_bytes, &err);
+ *     ... append the row's bytes to b (binary tuple, or a text/CSV line) ...
+ *     rc = pgetl__copy_row_end(copy, &err);
+ *
+ * The writer owns framing (binary header and trailer), chunking into
+ * PQputCopyData calls, batch accounting, and bad-row isolation: in isolation
+ * mode (max_rejects >= 0) it keeps each batch's rows with their boundaries
+ * until the batch is accepted, runs each batch under a SAVEPOINT, and on a
+ * server error replays the batch without the offending row (found from the
+ * error's "COPY t, line N" context, else by bisection), handing that row to
+ * the reject callback. Row boundaries are what make this possible; that is
+ * why rows go through row_begin/row_end rather than raw appends.
+ */
+#ifndef PGETL_SRC_COPY_INT_H
+#define PGETL_SRC_COPY_INT_H
+
+#include "sql/sql.h"
+
+/*
+ * Starts a COPY into an already looked-up table. colidx[i] indexes
+ * info->columns (ncols of them, in the order the rows will carry them).
+ * opts->columns/ncolumns/types are ignored here (the caller resolved them);
+ * the format, batch, chunk and reject fields apply. `info` must outlive the
+ * session.
+ */
+pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *info,
+                                      const int *colidx, int ncols, const pgetl_copy_options *opts,
+                                      pgetl_copy **copy_out, pgetl_error *err);
+
+/* Returns the buffer to append one row to, with `reserve` bytes reserved. */
+pgetl_buf *pgetl__copy_row_begin(pgetl_copy *copy, size_t reserve, pgetl_error *err);
+
+/* Marks the end of the row appended since row_begin; may flush or end a batch. */
+pgetl_code pgetl__copy_row_end(pgetl_copy *copy, pgetl_error *err);
+
+/*
+ * Sets the caller's batch number reported in pgetl_reject.batch_index, and
+ * resets batch_row numbering (Arrow ingest calls it per record batch).
+ */
+void pgetl__copy_set_source_batch(pgetl_copy *copy, int64_t batch_index);
+
+/* The session's table info (for encoders that need column types). */
+const pgetl_table_info *pgetl__copy_table(const pgetl_copy *copy);
+
+#endif /* PGETL_SRC_COPY_INT_H */
