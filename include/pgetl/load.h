@@ -57,36 +57,81 @@ typedef struct pgetl_load_progress {
 
 typedef void (*pgetl_load_progress_fn)(void *user, const pgetl_load_progress *progress);
 
+/*
+ * Options. Fill with pgetl_load_options_init(), then set fields. Strings are
+ * borrowed for the duration of the call.
+ *
+ * Header and columns (checked before any data moves):
+ * - header true, columns NULL: the first line names the target columns. Each
+ *   header name (after CSV/text unquoting) matches a column by PostgreSQL
+ *   identifier rules: a name equal to a stored column name matches it
+ *   exactly; otherwise a name that is not exactly a stored name matches the
+ *   stored name equal to its ASCII lower-case fold (so `Amount` and `AMOUNT`
+ *   find column amount, as an unquoted identifier would, while a column
+ *   created as "Amount" is found only by `Amount`). No whitespace is trimmed.
+ *   Unknown, duplicate (after folding) or generated-column names fail with
+ *   PGETL_ESCHEMA listing every offending name. Table columns absent from
+ *   the header get their defaults.
+ * - columns given: those exact (stored, not folded) names in file order; a
+ *   header line, if any, is skipped unchecked. Unknown ones: PGETL_ESCHEMA.
+ * - header false, columns NULL: every non-generated table column in order.
+ * - A missing table is PGETL_ENOTFOUND.
+ * Every file is checked before the first row of any file is sent.
+ *
+ * Line numbers in messages and reject logs are 1-based physical lines of the
+ * (decompressed) input where the row starts; the header is line 1.
+ */
 typedef struct pgetl_load_options {
     const char *table;            /* "t" or "schema.t" (identifier rules)                 */
-    const char *const *columns;   /* target columns in file order; NULL: from the header */
-    int ncolumns;                 /* (or all table columns when there is no header)       */
+    const char *const *columns;   /* target columns in file order; NULL: see above        */
+    int ncolumns;
     pgetl_load_format format;     /* default CSV                                          */
     bool header;                  /* first line is a header; default true                 */
     char delimiter;               /* 0: format default (',' or '\t')                      */
     char quote;                   /* 0: '"' (CSV/TSV only)                                */
     char escape;                  /* 0: same as quote (CSV/TSV only)                      */
     const char *null_string;      /* NULL: format default ("" unquoted / \N)              */
-    const char *encoding;         /* input encoding, NULL: UTF8                           */
-    bool truncate;                /* TRUNCATE in the same transaction first               */
-    int64_t batch_rows;           /* rows per COPY batch; default 100000                  */
-    int jobs;                     /* parallel connections; default 1                      */
-    int64_t max_errors;           /* 0 (default): first bad row fails the load            */
-    const char *reject_path;      /* rejected rows verbatim, with a .log beside it        */
-    bool dry_run;                 /* validate files and table; load nothing               */
+    const char *encoding;         /* input encoding, NULL: UTF8 (a leading BOM is
+                                     stripped); another name is passed to COPY ENCODING
+                                     and turns binary conversion off                     */
+    bool truncate;                /* TRUNCATE in the same transaction first; the COPYs
+                                     then use FREEZE when the server allows it (jobs 1,
+                                     max_errors 0), else plain COPY                      */
+    int64_t batch_rows;           /* rows per COPY batch; default 100000. A batch is
+                                     also cut at PGETL_LOAD_BATCH_BYTES                  */
+    int jobs;                     /* parallel connections; default 1 (see atomicity)      */
+    int64_t max_errors;           /* 0 (default): first bad row fails the load; N > 0:
+                                     bad rows are isolated and rejected, the load commits
+                                     if at most N were rejected, else PGETL_EREJECTS      */
+    const char *reject_path;      /* rejected rows verbatim (original bytes); their
+                                     file, line, SQLSTATE and message go to
+                                     "<reject_path>.log". Both are created (truncated)
+                                     when the first row is rejected and kept even when
+                                     the load rolls back. NULL: rejects are only counted
+                                     and logged at WARN                                   */
+    bool dry_run;                 /* check table and headers, scan every file fully
+                                     (quotes, field counts); send no rows                 */
     pgetl_load_convert convert;   /* default AUTO                                         */
     pgetl_load_progress_fn progress;
     void *progress_user;
     double progress_interval_s;   /* default 0.2                                          */
 } pgetl_load_options;
 
+/* Input is read in blocks of this size (large reads; chosen in bench/). */
+#define PGETL_LOAD_BLOCK ((size_t)1 << 20)
+/* A batch is cut at batch_rows rows or once it holds this many bytes. */
+#define PGETL_LOAD_BATCH_BYTES ((size_t)16 << 20)
+/* A single row longer than this is bad input (PGETL_EDATA; often a stray quote). */
+#define PGETL_LOAD_MAX_ROW ((size_t)64 << 20)
+
+/* Fills *opts with the defaults above (table NULL: the caller must set it). */
 PGETL_API void pgetl_load_options_init(pgetl_load_options *opts);
 
 typedef struct pgetl_load_stats {
-    int64_t rows_read;
-    int64_t rows_loaded;
+    int64_t rows_read;            /* data rows read (header excluded)                      */
+    int64_t rows_loaded;          /* rows in the committed load (0 when rolled back)   */
     int64_t rows_rejected;
-    int64_t bytes_read;
+    int64_t bytes_read;           /* input bytes (compressed size when compressed)       */
     int64_t batches;
     int64_t batches_binary;       /* batches sent converted to binary COPY */
     double seconds;
@@ -95,13 +140,36 @@ typedef struct pgetl_load_stats {
 
 /*
  * Loads `npaths` files ("-" is standard input) into opts->table using
- * connections from `pool` (one, or opts->jobs). The whole load is one unit:
- * it commits only when every file loaded and rejects <= max_errors, else it
- * rolls back everything (see docs for the exact atomicity of jobs > 1).
+ * connections from `pool` (one, or opts->jobs). Inputs may be gzip or zstd
+ * compressed (detected by their first bytes, not their names); a UTF-8 BOM
+ * at the start of a file is stripped; LF and CRLF line ends are accepted.
+ *
+ * Transactions. The whole load (all files) is one unit and pgetl_load_files
+ * ends it itself (this is its contract; it never touches a transaction the
+ * caller has open, because it uses its own pooled connections):
+ * - jobs 1: one transaction; TRUNCATE (if asked) and every COPY run in it;
+ *   it commits only when every file loaded and rejects <= max_errors, else
+ *   it rolls back and the table is as it was.
+ * - jobs N > 1: one reader deals whole batches (cut at row boundaries)
+ *   round-robin to N connections, each in its own transaction. Nobody
+ *   commits until every connection has finished its COPY without error;
+ *   any failure rolls back all N. When the server has
+ *   max_prepared_transactions >= N, each transaction is PREPAREd and then
+ *   all are committed with COMMIT PREPARED, so the load is all-or-nothing
+ *   even if the client dies during the commit phase (a prepared transaction
+ *   left behind by a crash is named in the log). Otherwise the N COMMITs run
+ *   back to back; a connection lost between them can leave a part committed,
+ *   and the error then says so. truncate with jobs > 1 runs with one
+ *   connection (a TRUNCATE lock would block the other connections); a WARN
+ *   line says so.
+ *
+ * Stats: *stats_out (may be NULL) is filled on success and on failure;
+ * rows_read = rows_loaded + rows_rejected whenever committed is true.
  * Returns PGETL_OK (possibly with rejected rows), PGETL_EREJECTS (too many,
- * rolled back), PGETL_EDATA (bad input, with file and line), PGETL_ESCHEMA
- * (header/columns do not match the table), PGETL_ENOTFOUND, PGETL_EIO,
- * PGETL_ESERVER, PGETL_ECONNLOST.
+ * rolled back), PGETL_EDATA (bad input, "<file> line <n>: ..."),
+ * PGETL_ESCHEMA (header/columns do not match the table), PGETL_ENOTFOUND
+ * (table or file), PGETL_EIO, PGETL_EINVAL, PGETL_ESERVER (with the file and
+ * line of the row the server refused), PGETL_ECONNLOST.
  */
 PGETL_API pgetl_code pgetl_load_files(pgetl_pool *pool, const char *const *paths, int npaths,
                                       const pgetl_load_options *opts,
