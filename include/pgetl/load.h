@@ -129,7 +129,7 @@ PGETL_API void pgetl_load_options_init(pgetl_load_options *opts);
 
 typedef struct pgetl_load_stats {
     int64_t rows_read;            /* data rows read (header excluded)                      */
-    int64_t rows_loaded;          /* rows in the committed load (0 when rolled back)   */
+    int64_t rows_loaded;          /* rows the server accepted (see committed)            */
     int64_t rows_rejected;
     int64_t bytes_read;           /* input bytes (compressed size when compressed)       */
     int64_t batches;
@@ -163,8 +163,10 @@ typedef struct pgetl_load_stats {
  *   connection (a TRUNCATE lock would block the other connections); a WARN
  *   line says so.
  *
- * Stats: *stats_out (may be NULL) is filled on success and on failure;
- * rows_read = rows_loaded + rows_rejected whenever committed is true.
+ * Stats: *stats_out (may be NULL) is filled on success and on failure.
+ * rows_read = rows_loaded + rows_rejected after every load that reached the
+ * end of its input (PGETL_OK and PGETL_EREJECTS); `committed` says whether
+ * the loaded rows stayed.
  * Returns PGETL_OK (possibly with rejected rows), PGETL_EREJECTS (too many,
  * rolled back), PGETL_EDATA (bad input, "<file> line <n>: ..."),
  * PGETL_ESCHEMA (header/columns do not match the table), PGETL_ENOTFOUND
