@@ -7,6 +7,7 @@
 
 #include "pgetl/pgetl.h"
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -31,7 +32,87 @@ void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 bool cli_parse_count(const char *flag, const char *text, long long max, long long *out);
 
+/* ---- args.c: strict flag parsing (each prints its own usage error) ------ */
+
+/* A whole number in [min, max]: digits only, no sign, no trailing text. */
+bool cli_parse_range(const char *flag, const char *text, long long min, long long max,
+                     long long *out);
+
+/* Exactly one ASCII byte (or "\\t" for a tab); no line breaks. */
+bool cli_parse_byte(const char *flag, const char *text, char *out);
+
+/* Index of text in the NULL-terminated choices, or -1 after an error message. */
+int cli_parse_choice(const char *flag, const char *text, const char *const *choices);
+
+#define CLI_MAX_COLUMNS 1600 /* PostgreSQL's MaxHeapAttributeNumber */
+typedef struct cli_columns {
+    int n;
+    const char *ptrs[CLI_MAX_COLUMNS];
+    char names[CLI_MAX_COLUMNS][PGETL_IDENT_MAX];
+} cli_columns;
+
+/* Comma-separated column names, folded by identifier rules; quotes keep case and commas. */
+bool cli_parse_columns(const char *flag, const char *text, cli_columns *out);
+
+/* True when a flag's value is itself one of the long options (a missing value). */
+bool cli_value_is_option(const char *value, const struct option *opts);
+
+/* ---- progress.c: progress bar (TTY) or plain periodic lines ----------- */
+
+typedef enum cli_progress_mode {
+    CLI_PROGRESS_AUTO = 0, /* bar when stderr is a terminal, else nothing */
+    CLI_PROGRESS_ON,       /* bar on a terminal, plain lines otherwise     */
+    CLI_PROGRESS_OFF
+} cli_progress_mode;
+
+typedef struct cli_progress {
+    FILE *out;
+    bool enabled;
+    bool tty;
+    bool drawn;          /* a bar is on screen and must be cleared        */
+    const char *verb;    /* "loaded" / "exported"                          */
+    double last_plain;   /* when the last plain line was printed           */
+} cli_progress;
+
+/* Decides how to report; returns the interval the library should call at. */
+double cli_progress_init(cli_progress *p, cli_progress_mode mode, const char *verb);
+
+/* A pgetl_load_progress_fn; user is the cli_progress. */
+void cli_progress_update(void *user, const pgetl_load_progress *pr);
+
+/* Clears the bar so the next line starts clean. */
+void cli_progress_finish(cli_progress *p);
+
+/* ---- summary.c: the final report, as text and as JSON ------------------ */
+
+typedef struct cli_summary {
+    const char *command;          /* "load" or "export"                       */
+    const char *status;           /* "ok", "rejects", "failed", "dry-run"      */
+    int exit_code;
+    const char *table;            /* as given on the command line (or NULL)   */
+    const char *query;            /* export --query (or NULL)                 */
+    const char *const *files;     /* load inputs                               */
+    int nfiles;
+    const char *output;           /* export output ("-" for stdout)            */
+    const char *reject_file;
+    int64_t rows_read, rows_loaded, rows_rejected, bytes;
+    double seconds;
+    bool committed;
+    const pgetl_error *error;     /* NULL on success                           */
+} cli_summary;
+
+/* The human summary: a few aligned lines. */
+void cli_summary_print(FILE *out, const cli_summary *s);
+
+/* The same as one JSON object plus a newline. Returns false on a write error. */
+bool cli_summary_write_json(FILE *out, const cli_summary *s);
+
+/* Writes text as a JSON string literal (quotes, escapes, invalid UTF-8 -> U+FFFD). */
+void cli_json_string(FILE *out, const char *text);
+
 /* Sub-commands: argc/argv start at the sub-command's name. */
 int cli_cmd_check(int argc, char **argv);
+int cli_cmd_load(int argc, char **argv);
+int cli_cmd_export(int argc, char **argv);
 
 #endif /* PGETL_SRC_CLI_H */

@@ -11,6 +11,8 @@ static void usage(FILE *out) {
             "\n"
             "Commands:\n"
             "  check     connect and describe the server (pgetl check --help)\n"
+            "  load      load CSV/TSV/text files into a table (pgetl load --help)\n"
+            "  export    stream a table or query out as CSV/TSV/binary (pgetl export --help)\n"
             "\n"
             "Connection: --dsn DSN on each command, else $PGETL_DSN, else libpq's PG*\n"
             "variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass).\n"
@@ -38,6 +40,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "check") == 0)
         return cli_cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "load") == 0)
+        return cli_cmd_load(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cli_cmd_export(argc - 1, argv + 1);
     cli_errorf("unknown command \"%s\" (see pgetl --help)", cmd);
     return CLI_EXIT_USAGE;
 }
