@@ -156,10 +156,14 @@ int pgetl__table_column_index(const pgetl_table_info *info, const char *name) {
     return -1;
 }
 
-/* Appends ", name" (or "name" first) to a bounded message; marks a cut with "...". */
+/*
+ * A bounded, comma-separated list of names for one message. `cap` is the
+ * list's share of the message, so the whole message (prefix and both lists)
+ * fits and a cut list still ends with "...", never mid-name.
+ */
 typedef struct name_list {
     char text[PGETL_ERROR_MESSAGE_SIZE];
-    size_t len;
+    size_t len, cap;
     int count;
     bool cut;
 } name_list;
@@ -167,50 +171,72 @@ typedef struct name_list {
 static void list_add(name_list *l, const char *name) {
     const char *sep = l->count++ ? ", " : "";
     size_t need = strlen(sep) + strlen(name);
-    /* Keep room for "..." so a cut list still says it was cut. */
-    if (l->cut || l->len + need + 8 >= sizeof l->text) {
+    /* Keep room for ", ..." and the NUL. */
+    if (l->cut || l->len + need + 6 > l->cap) {
         l->cut = true;
         return;
     }
-    l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len, "%s%s", sep, name);
+    memcpy(l->text + l->len, sep, strlen(sep));
+    memcpy(l->text + l->len + strlen(sep), name, strlen(name));
+    l->len += need;
+    l->text[l->len] = '\0';
 }
 
 static const char *list_text(name_list *l) {
-    if (l->cut && l->len + 6 <= sizeof l->text) {
-        memcpy(l->text + l->len, l->count > 1 ? ", ..." : "...", l->count > 1 ? 6 : 4);
+    if (l->cut) {
+        const char *more = l->len ? ", ..." : "...";
+        memcpy(l->text + l->len, more, strlen(more) + 1);
     }
     return l->text;
+}
+
+static bool is_duplicate(const int *idx, int i) {
+    for (int j = 0; j < i; j++)
+        if (idx[j] == idx[i])
+            return true;
+    return false;
 }
 
 pgetl_code pgetl__table_resolve_columns(const pgetl_table_info *info, const char *const *names,
                                         int n, int *idx_out, pgetl_error *err) {
     if (!info || n < 0 || (n > 0 && (!names || !idx_out)))
         return pgetl_error_set(err, PGETL_EINVAL, "resolve columns: invalid arguments");
-    name_list unknown = {.len = 0};
-    name_list dup = {.len = 0};
+    int nunknown = 0, ndup = 0;
     for (int i = 0; i < n; i++) {
-        const char *name = names[i] ? names[i] : "(null)";
-        int idx = names[i] ? pgetl__table_column_index(info, names[i]) : -1;
-        idx_out[i] = idx;
-        if (idx < 0) {
-            list_add(&unknown, name);
+        idx_out[i] = names[i] ? pgetl__table_column_index(info, names[i]) : -1;
+        if (idx_out[i] < 0)
+            nunknown++;
+        else if (is_duplicate(idx_out, i))
+            ndup++;
+    }
+    if (nunknown == 0 && ndup == 0)
+        return PGETL_OK;
+
+    /* Share what the message has left after its fixed text between the lists. */
+    size_t fixed = strlen("unknown columns for table : []; duplicate columns: []") +
+                   strlen(info->quoted) + 1;
+    size_t avail = PGETL_ERROR_MESSAGE_SIZE > fixed ? PGETL_ERROR_MESSAGE_SIZE - fixed : 0;
+    name_list unknown = {.cap = nunknown && ndup ? avail / 2 : avail};
+    name_list dup = {.cap = avail - (nunknown ? unknown.cap : 0)};
+    unknown.text[0] = dup.text[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (idx_out[i] < 0) {
+            list_add(&unknown, names[i] ? names[i] : "(null)");
             continue;
         }
-        /* Report a duplicate once, at its second occurrence. */
+        /* Report a duplicate once: at its second occurrence. */
         int seen = 0;
         for (int j = 0; j < i && seen < 2; j++)
-            if (idx_out[j] == idx)
+            if (idx_out[j] == idx_out[i])
                 seen++;
         if (seen == 1)
-            list_add(&dup, name);
+            list_add(&dup, names[i]);
     }
-    if (unknown.count == 0 && dup.count == 0)
-        return PGETL_OK;
-    if (unknown.count && dup.count)
+    if (nunknown && ndup)
         return pgetl_error_set(err, PGETL_ESCHEMA,
                                "unknown columns for table %s: [%s]; duplicate columns: [%s]",
                                info->quoted, list_text(&unknown), list_text(&dup));
-    if (unknown.count)
+    if (nunknown)
         return pgetl_error_set(err, PGETL_ESCHEMA, "unknown columns for table %s: [%s]",
                                info->quoted, list_text(&unknown));
     return pgetl_error_set(err, PGETL_ESCHEMA, "duplicate columns for table %s: [%s]",
