@@ -61,6 +61,7 @@ void pgetl__pool_place(pgetl_pool *pool, pgetl_pool_slot *s, int64_t now) {
         pool->head = w->next;
         if (!pool->head)
             pool->tail = NULL;
+        pool->n_queued--;
         take_slot(pool, s, w->file, w->line, now);
         w->slot = s;
         pthread_cond_signal(&w->cv);
@@ -79,6 +80,7 @@ void pgetl__pool_fail_waiters(pgetl_pool *pool, pgetl_code code) {
         w = next;
     }
     pool->head = pool->tail = NULL;
+    pool->n_queued = 0;
 }
 
 PGconn *pgetl__pool_slot_clear(pgetl_pool *pool, pgetl_pool_slot *s) {
@@ -189,9 +191,9 @@ static pgetl_code open_initial(pgetl_pool *pool, pgetl_error *err) {
         s->dsn_gen = pool->dsn_gen;
         s->expires_ns = 0;
         if (pool->cfg.max_lifetime_s > 0) {
-            /* Same ±10 % jitter as the maintenance thread's connections. */
-            double u = (double)((uint64_t)now % 1000003) / 1000003.0;
-            s->expires_ns = now + (int64_t)(pool->cfg.max_lifetime_s * (0.9 + 0.2 * u) * 1e9);
+            /* ±10 % jitter, as for the maintenance thread's connections. */
+            double f = 0.9 + 0.2 * pgetl__pool_rand_unit(pool);
+            s->expires_ns = now + (int64_t)(pool->cfg.max_lifetime_s * f * 1e9);
         }
         pool->n_open++;
         pool->opened++;
@@ -298,6 +300,7 @@ static void unlink_waiter(pgetl_pool *pool, pgetl_pool_waiter *w) {
                 pool->head = w->next;
             if (pool->tail == w)
                 pool->tail = prev;
+            pool->n_queued--;
             return;
         }
     }
@@ -322,6 +325,7 @@ static pgetl_code wait_turn(pgetl_pool *pool, const char *file, int line,
     else
         pool->head = &w;
     pool->tail = &w;
+    pool->n_queued++;
     pool->n_waiting++;
     /* Growth is the maintenance thread's job; tell it someone is waiting. */
     if (pool->n_open < pool->cfg.pool_max)
@@ -388,12 +392,12 @@ pgetl_code pgetl_pool_acquire_at(pgetl_pool *pool, const char *file, int line,
                 pool->want_conn = true;
                 pthread_cond_signal(&pool->maint_cv);
                 rc = fail_down(pool, err);
-            } else if (pool->cfg.max_waiters > 0 && pool->n_waiting >= pool->cfg.max_waiters) {
+            } else if (pool->cfg.max_waiters > 0 && pool->n_queued >= pool->cfg.max_waiters) {
                 pool->rejected++;
                 rc = pgetl_error_set(err, PGETL_EEXHAUSTED,
                                      "pool exhausted: %d callers already waiting (max_waiters "
                                      "%d), %d of %d in use",
-                                     pool->n_waiting, pool->cfg.max_waiters, pool->n_out,
+                                     pool->n_queued, pool->cfg.max_waiters, pool->n_out,
                                      pool->cfg.pool_max);
             } else {
                 rc = wait_turn(pool, file, line, &s, err);

@@ -73,7 +73,8 @@ struct pgetl_pool {
     int n_out;     /* OUT or RETURNING                              */
 
     pgetl_pool_waiter *head, *tail;
-    int n_waiting;
+    int n_queued;  /* waiters in the queue, not yet served (growth demand) */
+    int n_waiting; /* threads inside wait_turn (destroy waits for 0)      */
 
     bool want_conn; /* an acquire found nothing while down: keep trying */
     bool closed;
@@ -135,6 +136,10 @@ void pgetl__pool_notice_receiver(void *arg, const PGresult *res);
 /* ---- pool_maint.c ---------------------------------------------------------- */
 
 void *pgetl__pool_maint_main(void *arg);
+
+/* A uniform number in [0, 1) (xorshift64*; jitter only, no quality needed).
+ * Caller holds mu. */
+double pgetl__pool_rand_unit(pgetl_pool *pool);
 
 /* ---- pool_registry.c ------------------------------------------------------- */
 

@@ -12,8 +12,7 @@
 #include <stdio.h>
 #include <time.h>
 
-/* xorshift64*: jitter only, no quality needed. Caller holds mu. */
-static double rand_unit(pgetl_pool *pool) {
+double pgetl__pool_rand_unit(pgetl_pool *pool) {
     uint64_t x = pool->rng;
     x ^= x >> 12;
     x ^= x << 25;
@@ -25,7 +24,7 @@ static double rand_unit(pgetl_pool *pool) {
 static bool need_open(const pgetl_pool *pool) {
     if (pool->closed || pool->n_open >= pool->cfg.pool_max)
         return false;
-    return pool->n_open < pool->cfg.pool_min || pool->n_waiting > pool->n_opening ||
+    return pool->n_open < pool->cfg.pool_min || pool->n_queued > pool->n_opening ||
            (pool->want_conn && pool->n_opening == 0);
 }
 
@@ -122,7 +121,7 @@ static void on_opened(pgetl_pool *pool, pgetl_pool_slot *s, PGconn *pg, uint32_t
     s->expires_ns = 0;
     if (pool->cfg.max_lifetime_s > 0)
         s->expires_ns =
-            now + (int64_t)(pool->cfg.max_lifetime_s * (0.9 + 0.2 * rand_unit(pool)) * 1e9);
+            now + (int64_t)(pool->cfg.max_lifetime_s * (0.9 + 0.2 * pgetl__pool_rand_unit(pool)) * 1e9);
     PQsetNoticeReceiver(pg, pgetl__pool_notice_receiver, s);
     pool->opened++;
     if (pool->down || pool->fail_since_ns) {
