@@ -100,6 +100,8 @@ void pgetl_error_prefix(pgetl_error *err, const char *fmt, ...) {
     va_end(ap);
     if (n <= 0)
         return;
+    if (n >= (int)sizeof prefix)
+        trim_partial_utf8(prefix, sizeof prefix - 1);
     char joined[PGETL_ERROR_MESSAGE_SIZE];
     size_t used = 0;
     joined[0] = '\0';

@@ -2,7 +2,6 @@
 #include "base/base.h"
 
 #include <libpq-fe.h>
-#include <stdio.h>
 
 /* libpq messages end with a newline; error text is one line per field. */
 static void copy_field(char *dst, size_t size, const char *src) {
@@ -40,9 +39,14 @@ pgetl_code pgetl__error_from_pg(pgetl_error *err, const PGresult *res, const PGc
             text = PQerrorMessage(conn);
         copy_field(msg, sizeof msg, text && text[0] ? text : "unknown error");
     }
-    if (what && what[0])
-        snprintf(err->message, sizeof err->message, "%s: %s", what, msg);
-    else
-        pgetl__strlcpy_utf8(err->message, msg, sizeof err->message);
+    /* Joined piece by piece so a long message is cut at a UTF-8 boundary. */
+    size_t used = 0;
+    if (what && what[0]) {
+        pgetl__strlcpy_utf8(err->message, what, sizeof err->message);
+        used = strlen(err->message);
+        pgetl__strlcpy_utf8(err->message + used, ": ", sizeof err->message - used);
+        used += strlen(err->message + used);
+    }
+    pgetl__strlcpy_utf8(err->message + used, msg, sizeof err->message - used);
     return err->code;
 }
