@@ -48,4 +48,24 @@ void pgetl__copy_set_source_batch(pgetl_copy *copy, int64_t batch_index);
 /* The session's table info (for encoders that need column types). */
 const pgetl_table_info *pgetl__copy_table(const pgetl_copy *copy);
 
+/*
+ * Discards the bytes appended since pgetl__copy_row_begin (an encoder that
+ * found a bad value calls it before reporting the error).
+ */
+void pgetl__copy_row_cancel(pgetl_copy *copy);
+
+/*
+ * Makes `err` the session's sticky error (the first one wins) and takes the
+ * server out of COPY. Every later call but end/abort returns it. Returns its
+ * code.
+ */
+pgetl_code pgetl__copy_fail(pgetl_copy *copy, const pgetl_error *err);
+
+/*
+ * Capacity of the writer's encode buffer: at most chunk_bytes plus 64 KiB
+ * in streaming mode (unless one row is larger), one batch in isolation
+ * mode. Tests use it to check memory stays bounded.
+ */
+size_t pgetl__copy_buffer_capacity(const pgetl_copy *copy);
+
 #endif /* PGETL_SRC_COPY_INT_H */

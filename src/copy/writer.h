@@ -1,0 +1,100 @@
+/*
+ * The COPY-in writer's session struct and the helpers its files share
+ * (copy_in.c: session, buffering, sending, results; isolate.c: bad-row
+ * isolation; src_records.c: the records API). Other code uses copy_int.h.
+ */
+#ifndef PGETL_SRC_COPY_WRITER_H
+#define PGETL_SRC_COPY_WRITER_H
+
+#include "copy/copy_int.h"
+#include "copy/enc.h"
+
+/* Where writer-batch row `start` onwards came from (set by pgetl__copy_set_source_batch). */
+typedef struct pgetl__src_seg {
+    int64_t start;        /* first writer-batch row of the segment */
+    int64_t batch_index;  /* caller's batch number                 */
+    int64_t row0;         /* caller's row number of `start`        */
+} pgetl__src_seg;
+
+/* The outcome of one COPY statement, as finish() saw it. */
+typedef struct pgetl__copy_outcome {
+    pgetl_code code;
+    int64_t tuples;                   /* rows stored (COPY n), on success      */
+    int64_t line;                     /* "COPY t, line N" from CONTEXT, else 0 */
+    char column[PGETL_IDENT_MAX];     /* column named by CONTEXT, else ""      */
+    pgetl_error err;                  /* server error, message unprefixed      */
+} pgetl__copy_outcome;
+
+struct pgetl_copy {
+    pgetl_conn *conn;
+    PGconn *pg;
+    const pgetl_table_info *info;
+    pgetl_table_info *owned_info; /* set when pgetl_copy_begin looked the table up */
+    int ncols;
+    int *colidx;
+    pgetl__bin_col *bincols;      /* records in BINARY format: one encoder per column */
+    size_t *lens;                 /* records: per-column value lengths, scratch       */
+    pgetl_copy_format format;
+    size_t chunk_bytes;
+    int64_t batch_rows;
+    int64_t max_rejects;
+    pgetl_reject_fn on_reject;
+    void *reject_user;
+    char *sql;                    /* the COPY ... FROM STDIN statement */
+
+    /*
+     * Streaming mode: encoded rows since the last PQputCopyData (at most one
+     * chunk plus one row). Isolation mode: the whole current batch, rows
+     * delimited by row_off[0..batch_row].
+     */
+    pgetl_buf buf;
+    size_t row_start;
+    bool in_row;
+    bool in_copy;                 /* the server is in COPY IN for us */
+    bool failed;                  /* sticky: `error` holds the failure */
+    pgetl_error error;
+
+    int64_t rows;                 /* rows completed in this session */
+    int64_t batch_index;          /* writer batch being filled (0-based) */
+    int64_t batch_row;            /* rows in it so far */
+    int64_t batch_first_row;      /* session row index of its row 0 */
+
+    bool isolate;                 /* max_rejects >= 0 */
+    size_t *row_off;              /* isolation: batch_row + 1 offsets into buf */
+    int64_t *live;                /* isolation: rows still to send, scratch */
+    int64_t row_cap;              /* capacity of row_off - 1 and of live */
+
+    bool has_source;
+    int64_t source_batch;
+    int64_t source_row;
+    pgetl__src_seg *segs;
+    int nsegs, segs_cap;
+
+    pgetl__copy_outcome outcome;  /* scratch for isolation's probes */
+    pgetl_copy_stats stats;
+    int64_t t0_ns;
+};
+
+/* Sends `COPY ... FROM STDIN` and expects COPY IN (binary: sends the header too). */
+pgetl_code pgetl__copy_start(pgetl_copy *copy, pgetl_error *err);
+
+/* PQputCopyData, counting bytes. */
+pgetl_code pgetl__copy_send(pgetl_copy *copy, const char *data, size_t len, pgetl_error *err);
+
+/*
+ * Ends the COPY (binary: trailer first), reads every result and fills *out.
+ * Leaves the connection out of COPY whatever happened.
+ */
+void pgetl__copy_finish(pgetl_copy *copy, pgetl__copy_outcome *out);
+
+/* Is this server error about one row's data (so isolation may set the row aside)? */
+bool pgetl__copy_row_error(const pgetl__copy_outcome *o);
+
+/* Isolation mode: loads the buffered batch under a savepoint (isolate.c). */
+pgetl_code pgetl__copy_run_batch(pgetl_copy *copy, pgetl_error *err);
+
+/* The caller's (batch, row) for writer-batch row r. */
+void pgetl__copy_source_of(const pgetl_copy *copy, int64_t r, int64_t *batch_out,
+                           int64_t *row_out);
+
+#endif /* PGETL_SRC_COPY_WRITER_H */
