@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,7 +252,12 @@ int cli_cmd_export(int argc, char **argv) {
                 fclose(json);
             return CLI_EXIT_FAILED;
         }
-        fd = open_temp(a.output, &tmp);
+        /* A device or FIFO (/dev/null, a named pipe) is written directly: a
+         * temporary file could not be renamed over it. */
+        if (stat(a.output, &st) == 0 && !S_ISREG(st.st_mode))
+            fd = open(a.output, O_WRONLY);
+        else
+            fd = open_temp(a.output, &tmp);
         if (fd < 0) {
             cli_errorf("cannot write \"%s\": %s", a.output, strerror(errno));
             if (json)
@@ -284,6 +290,9 @@ int cli_cmd_export(int argc, char **argv) {
             pgetl_rollback(conn, NULL);
     }
     double secs = now_s() - t0;
+    if (a.output && !tmp && close(fd) != 0 && rc == PGETL_OK)
+        rc = pgetl_error_set(&err, PGETL_EIO, "writing \"%s\" failed: %s", a.output,
+                             strerror(errno));
     if (tmp) {
         if (rc == PGETL_OK && fsync(fd) != 0 && errno != EINVAL)
             rc = pgetl_error_set(&err, PGETL_EIO, "writing \"%s\" failed: %s", a.output,

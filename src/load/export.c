@@ -15,6 +15,7 @@
 #include "connect/connect.h"
 #include "load/sink.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -56,6 +57,92 @@ static pgetl_code check_options(const pgetl_export_options *o, pgetl_error *err)
     return PGETL_OK;
 }
 
+/*
+ * Skips blanks and comments (-- to end of line, nested block comments) from
+ * p; returns where the next token starts.
+ */
+static const char *skip_blank(const char *p) {
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            int depth = 0;
+            do {
+                if (p[0] == '/' && p[1] == '*') {
+                    depth++;
+                    p += 2;
+                } else if (p[0] == '*' && p[1] == '/') {
+                    depth--;
+                    p += 2;
+                } else {
+                    p++;
+                }
+            } while (*p && depth > 0);
+        } else {
+            return p;
+        }
+    }
+}
+
+/*
+ * Length of the query without a trailing statement terminator: a ';' outside
+ * literals, quoted names and comments after which only blanks, comments and
+ * more ';' follow. Anything else is left for the server to judge (a second
+ * statement inside COPY ( ... ) is a syntax error there).
+ */
+static size_t query_length(const char *q) {
+    const char *p = q;
+    while (*p) {
+        if (*p == '\'' || *p == '"') {
+            /* '' and "" inside are doubled quotes; E'' strings may escape with \. */
+            char quote = *p;
+            bool backslash = quote == '\'' && p > q && (p[-1] == 'E' || p[-1] == 'e');
+            p++;
+            while (*p) {
+                if (backslash && *p == '\\' && p[1]) {
+                    p += 2;
+                } else if (*p == quote && p[1] == quote) {
+                    p += 2;
+                } else if (*p == quote) {
+                    p++;
+                    break;
+                } else {
+                    p++;
+                }
+            }
+        } else if (*p == '$' && (p == q || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+            /* $tag$ ... $tag$ (a $1 parameter is not a dollar quote) */
+            const char *t = p + 1;
+            while (isalnum((unsigned char)*t) || *t == '_')
+                t++;
+            if (*t != '$' || isdigit((unsigned char)p[1])) {
+                p++;
+                continue;
+            }
+            size_t tag = (size_t)(t - p + 1);
+            const char *end = t + 1;
+            while (*end && strncmp(end, p, tag) != 0)
+                end++;
+            p = *end ? end + tag : end;
+        } else if ((p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
+            p = skip_blank(p);
+        } else if (*p == ';') {
+            const char *rest = p;
+            while (*rest == ';')
+                rest = skip_blank(rest + 1);
+            if (!*rest)
+                return (size_t)(p - q);
+            p++;
+        } else {
+            p++;
+        }
+    }
+    return (size_t)(p - q);
+}
+
 /* Builds the COPY statement into b. */
 static pgetl_code build_sql(const pgetl_export_options *o, pgetl_buf *b, pgetl_error *err) {
     pgetl_code rc;
@@ -68,11 +155,9 @@ static pgetl_code build_sql(const pgetl_export_options *o, pgetl_buf *b, pgetl_e
         pgetl_qualified_name_quote(&qn, quoted, sizeof quoted);
         rc = pgetl__buf_printf(b, "COPY %s TO STDOUT", quoted);
     } else {
-        /* Trailing semicolons and blanks would end the statement inside the
-         * parentheses; the newlines keep a trailing -- comment inside too. */
-        size_t n = strlen(o->query);
-        while (n > 0 && strchr(" \t\r\n;", o->query[n - 1]))
-            n--;
+        /* A trailing ';' would end the statement inside the parentheses; the
+         * newlines keep a final -- comment from swallowing the ')'. */
+        size_t n = query_length(o->query);
         rc = pgetl__buf_printf(b, "COPY (\n%.*s\n) TO STDOUT", (int)n, o->query);
     }
     if (rc != PGETL_OK)
