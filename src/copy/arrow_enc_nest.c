@@ -23,7 +23,9 @@ static const char *put_child(const pgetl_arrow_col *k, int64_t j, pgetl_buf *b) 
         return put_child(c->child, (int64_t)AT(T, c, i), b);                                       \
     }                                                                                              \
     static size_t size_dict_##T(const pgetl_arrow_col *c, int64_t i) {                             \
-        return c->child->size(c->child, (int64_t)AT(T, c, i));                                     \
+        int64_t k = (int64_t)AT(T, c, i);                                                          \
+        /* A null dictionary entry may hold any bytes; it costs only its -1. */                    \
+        return pgetl__arrow_valid(&c->child->v, k) ? c->child->size(c->child, k) : 0;             \
     }
 DICT(int8_t)
 DICT(int16_t)
@@ -80,7 +82,8 @@ static size_t array_size(const pgetl_arrow_col *c, int64_t start, int64_t end) {
     size_t n = (size_t)(end - start) * k->fixed;
     if (k->size)
         for (int64_t j = start; j < end; j++)
-            n += k->size(k, j);
+            if (pgetl__arrow_valid(&k->v, j))
+                n += k->size(k, j);
     return n;
 }
 
