@@ -113,6 +113,7 @@ pgetl_code pgetl__error_from_pg(pgetl_error *err, const struct pg_result *res,
 typedef struct pgetl_logline {
     pgetl_log_level level;
     size_t len;
+    bool full; /* a value was cut: nothing more is appended */
     char text[PGETL_LOG_LINE_MAX];
 } pgetl_logline;
 

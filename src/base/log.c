@@ -49,11 +49,21 @@ bool pgetl__log_enabled(pgetl_log_level level) {
            level < PGETL_LOG_OFF;
 }
 
-/* Appends raw bytes, keeping room for the NUL; a full line is cut, never overrun. */
+/*
+ * Appends raw bytes, keeping room for the NUL. A line that fills up is cut
+ * at a UTF-8 boundary, never overrun, and takes nothing more, so a handler
+ * never sees half a character or a later key glued to a cut value.
+ */
 static void put(pgetl_logline *l, const char *s, size_t n) {
+    if (l->full)
+        return;
     size_t room = sizeof l->text - 1 - l->len;
-    if (n > room)
+    if (n > room) {
         n = room;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+        l->full = true;
+    }
     memcpy(l->text + l->len, s, n);
     l->len += n;
     l->text[l->len] = '\0';
@@ -64,6 +74,7 @@ bool pgetl__log_begin(pgetl_logline *l, pgetl_log_level level, const char *event
         return false;
     l->level = level;
     l->len = 0;
+    l->full = false;
     l->text[0] = '\0';
     const char *name = pgetl_log_level_name(level);
     put(l, "level=", 6);
@@ -114,7 +125,13 @@ void pgetl__log_strn(pgetl_logline *l, const char *key, const char *value, size_
             int k = snprintf(esc, sizeof esc, "\\x%02x", c);
             put(l, esc, (size_t)k);
         } else {
-            put(l, (const char *)&value[i], 1);
+            /* Copy the run of plain bytes at once: a cut then respects UTF-8. */
+            size_t j = i + 1;
+            while (j < n && (unsigned char)value[j] >= 0x20 && value[j] != '"' &&
+                   value[j] != '\\' && value[j] != 0x7f)
+                j++;
+            put(l, value + i, j - i);
+            i = j - 1;
         }
     }
     put(l, "\"", 1);
@@ -133,7 +150,8 @@ void pgetl__log_int(pgetl_logline *l, const char *key, int64_t value) {
 void pgetl__log_double(pgetl_logline *l, const char *key, double value) {
     char num[64];
     int n = isfinite(value) ? snprintf(num, sizeof num, "%.3f", value)
-                            : snprintf(num, sizeof num, "%s", isnan(value) ? "nan" : "inf");
+                            : snprintf(num, sizeof num, "%s",
+                                       isnan(value) ? "nan" : value < 0 ? "-inf" : "inf");
     pgetl__log_strn(l, key, num, (size_t)n);
 }
 
