@@ -13,6 +13,7 @@
 
 #include "copy/copy_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
 /* ---- reader.c ------------------------------------------------------------ */
@@ -138,5 +139,114 @@ pgetl_code pgetl__rejects_add(pgetl_rejects *rj, const char *file, int64_t line,
 int64_t pgetl__rejects_count(const pgetl_rejects *rj);
 /* Flushes and closes the files. Accepts NULL. */
 pgetl_code pgetl__rejects_destroy(pgetl_rejects *rj, pgetl_error *err);
+
+
+/* ---- batch.c: batches cut at row boundaries, and sending one ------------- */
+
+/* What every part of one load shares (read-only while rows flow, but counters). */
+typedef struct pgetl_load_ctx {
+    const pgetl_load_options *opts;
+    pgetl_csv_dialect dialect;
+    const char *null_str;
+    size_t null_len;
+    bool utf8;                  /* input is UTF-8: BOM stripped, conversion allowed  */
+    /*
+     * raw: the dialect is COPY's default for copy_format (CSV , " " NULL "" or
+     * text TAB \N), so row bytes go to the server as they are. Otherwise each
+     * row is split and re-encoded as default CSV (the writer states no
+     * DELIMITER/QUOTE/NULL options).
+     */
+    bool raw;
+    pgetl_copy_format copy_format;
+    const pgetl_table_info *info;
+    int64_t batch_rows;
+    int64_t max_errors;
+    pgetl_rejects *rejects;
+    /* Guarded by mu: rows the server accepted, set by senders on any thread. */
+    pthread_mutex_t mu;
+    int64_t rows_loaded;
+    int64_t batches_sent;
+} pgetl_load_ctx;
+
+/* One input file's resolved target columns. */
+typedef struct pgetl_load_file {
+    const char *path;
+    int *colidx;
+    int ncols;
+} pgetl_load_file;
+
+/* A batch: whole rows, each with the input line it starts on. */
+typedef struct pgetl_load_batch {
+    pgetl_buf data;
+    size_t *row_end;  /* row i is data[i ? row_end[i-1] : 0, row_end[i]) */
+    int64_t *row_line;
+    int64_t nrows;
+    int64_t cap;
+    const pgetl_load_file *file;
+    int64_t index;    /* 0-based among the whole load's batches */
+    pgetl_buf scratch; /* re-encoding and splitting */
+    pgetl_csv_field *fields;
+    int nfields_cap;
+} pgetl_load_batch;
+
+pgetl_code pgetl__batch_init(pgetl_load_batch *b, int64_t cap_rows, pgetl_error *err);
+void pgetl__batch_free(pgetl_load_batch *b);
+
+/* An open input: reader plus the partial row carried between batches. */
+typedef struct pgetl_load_src {
+    pgetl_reader *reader;
+    const pgetl_load_file *file;
+    pgetl_buf carry;
+    pgetl_csv_scan st;
+    int64_t line;      /* input line where the next row starts (1-based)        */
+    int64_t rows_read; /* data rows scanned                                      */
+    int64_t rows_rejected_client; /* rows set aside here (wrong field count)     */
+    bool eof;
+    bool done;         /* no more rows                                           */
+} pgetl_load_src;
+
+/*
+ * Opens the file, strips a UTF-8 BOM, and when opts->header reads the header
+ * row: its names (unquoted) are split into `names` (NULL to skip the header
+ * unchecked). An empty file has no header: *has_header_out false.
+ */
+pgetl_code pgetl__src_open(const pgetl_load_ctx *ctx, const pgetl_load_file *file,
+                           pgetl_load_src *src, pgetl_buf *names, pgetl_csv_field **fields_out,
+                           int *nnames_out, bool *has_header_out, pgetl_error *err);
+void pgetl__src_close(pgetl_load_src *src);
+
+/*
+ * Fills `b` with the next rows of `src` (cleared first) up to batch_rows
+ * rows or PGETL_LOAD_BATCH_BYTES. Rows with the wrong number of fields are
+ * rejected here when max_errors > 0, else PGETL_EDATA. b->nrows == 0 and
+ * src->done mean the file is finished.
+ */
+pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_load_batch *b,
+                             pgetl_error *err);
+
+/*
+ * Sends one batch as one COPY on `conn` (inside its open transaction).
+ * Server-refused rows are rejected when max_errors > 0. Errors carry
+ * "<file> line <n>: ". *loaded_out gets the rows stored.
+ */
+pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
+                             int64_t max_rejects, int64_t *loaded_out, pgetl_error *err);
+
+/* ---- workers.c: jobs > 1 -------------------------------------------------- */
+
+typedef struct pgetl_load_workers pgetl_load_workers;
+
+/* Starts n threads, each with a connection in an open transaction. */
+pgetl_code pgetl__workers_start(pgetl_load_ctx *ctx, pgetl_conn **conns, int n,
+                                pgetl_load_workers **out, pgetl_error *err);
+/* A free batch to fill (waits for one). NULL when a worker failed. */
+pgetl_load_batch *pgetl__workers_get_free(pgetl_load_workers *w);
+/* Hands a filled batch to the next worker round-robin. */
+void pgetl__workers_submit(pgetl_load_workers *w, pgetl_load_batch *b);
+/* Returns an unused batch to the free list. */
+void pgetl__workers_put_free(pgetl_load_workers *w, pgetl_load_batch *b);
+/* Waits for every worker to finish its queue; the first failure, if any. */
+pgetl_code pgetl__workers_finish(pgetl_load_workers *w, pgetl_error *err);
+void pgetl__workers_destroy(pgetl_load_workers *w);
 
 #endif /* PGETL_SRC_LOAD_INT_H */

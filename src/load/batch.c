@@ -1,0 +1,432 @@
+/*
+ * Batches: whole rows read straight into the batch's own buffer (the batch
+ * is the read window, so the bytes are copied once on their way to COPY),
+ * cut at batch_rows rows or PGETL_LOAD_BATCH_BYTES bytes, whichever comes
+ * first. The bytes of a row that straddles the cut are carried into the
+ * next batch with the scanner state, so a quoted field spanning lines never
+ * straddles two batches and no row is repeated or dropped.
+ *
+ * Each batch goes to the server as one COPY statement. That keeps the
+ * server's "line N" (= row N, since the header is never sent) inside a
+ * batch whose rows' input lines are known, so every error names the input
+ * line, and it lets jobs > 1 deal batches to connections.
+ */
+#include "load/load_int.h"
+
+#include <stdlib.h>
+
+pgetl_code pgetl__batch_init(pgetl_load_batch *b, int64_t cap_rows, pgetl_error *err) {
+    memset(b, 0, sizeof *b);
+    pgetl__buf_init(&b->data);
+    pgetl__buf_init(&b->scratch);
+    b->cap = cap_rows;
+    b->row_end = pgetl__malloc(sizeof(size_t) * (size_t)cap_rows);
+    b->row_line = pgetl__malloc(sizeof(int64_t) * (size_t)cap_rows);
+    b->nfields_cap = 64;
+    b->fields = pgetl__malloc(sizeof(pgetl_csv_field) * (size_t)b->nfields_cap);
+    if (!b->row_end || !b->row_line || !b->fields ||
+        pgetl__buf_reserve(&b->data, PGETL_LOAD_BLOCK * 2) != PGETL_OK) {
+        pgetl__batch_free(b);
+        return pgetl__error_oom(err, "load batch");
+    }
+    return PGETL_OK;
+}
+
+void pgetl__batch_free(pgetl_load_batch *b) {
+    if (!b)
+        return;
+    pgetl__buf_reset(&b->data);
+    pgetl__buf_reset(&b->scratch);
+    pgetl__free(b->row_end);
+    pgetl__free(b->row_line);
+    pgetl__free(b->fields);
+    b->row_end = NULL;
+    b->row_line = NULL;
+    b->fields = NULL;
+}
+
+/* Reads one more block into buf. Sets src->eof at the end of input. */
+static pgetl_code read_more(pgetl_load_src *src, pgetl_buf *buf, pgetl_error *err) {
+    if (pgetl__buf_reserve(buf, PGETL_LOAD_BLOCK) != PGETL_OK)
+        return pgetl__error_oom(err, "load read");
+    size_t n;
+    pgetl_code rc = pgetl__reader_read(src->reader, buf->data + buf->len, PGETL_LOAD_BLOCK, &n,
+                                       err);
+    if (rc != PGETL_OK)
+        return rc;
+    if (n == 0)
+        src->eof = true;
+    buf->len += n;
+    return PGETL_OK;
+}
+
+/*
+ * Finds the next row in buf starting at `start`, reading more as needed.
+ * *len_out 0: no more rows. The last row of a file may lack its newline;
+ * one is appended so that batches stay concatenations of whole lines.
+ */
+static pgetl_code next_row(const pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_buf *buf,
+                           size_t start, size_t *len_out, pgetl_error *err) {
+    *len_out = 0;
+    for (;;) {
+        size_t len;
+        if (start < buf->len &&
+            pgetl__csv_scan_row(&ctx->dialect, &src->st, buf->data + start, buf->len - start,
+                                &len)) {
+            *len_out = len;
+            return PGETL_OK;
+        }
+        if (src->eof) {
+            if (start >= buf->len)
+                return PGETL_OK;
+            if (src->st.in_quote)
+                return pgetl_error_set(err, PGETL_EDATA,
+                                       "%s line %lld: unterminated quoted field (a quote opened "
+                                       "in this row is never closed before the end of the file)",
+                                       src->file->path, (long long)src->line);
+            if (pgetl__buf_reserve(buf, 1) != PGETL_OK)
+                return pgetl__error_oom(err, "load read");
+            pgetl__buf_byte_unchecked(buf, '\n');
+            continue;
+        }
+        if (buf->len - start > PGETL_LOAD_MAX_ROW)
+            return pgetl_error_set(err, PGETL_EDATA,
+                                   "%s line %lld: row longer than %zu MiB (%s)", src->file->path,
+                                   (long long)src->line, PGETL_LOAD_MAX_ROW >> 20,
+                                   src->st.in_quote ? "a quote is never closed"
+                                                    : "no line end found");
+        pgetl_code rc = read_more(src, buf, err);
+        if (rc != PGETL_OK)
+            return rc;
+    }
+}
+
+pgetl_code pgetl__src_open(const pgetl_load_ctx *ctx, const pgetl_load_file *file,
+                           pgetl_load_src *src, pgetl_buf *names, pgetl_csv_field **fields_out,
+                           int *nnames_out, bool *has_header_out, pgetl_error *err) {
+    memset(src, 0, sizeof *src);
+    pgetl__buf_init(&src->carry);
+    src->file = file;
+    src->line = 1;
+    pgetl__csv_scan_reset(&src->st);
+    *has_header_out = false;
+    if (nnames_out)
+        *nnames_out = 0;
+    pgetl_code rc = pgetl__reader_open(file->path, &src->reader, err);
+    if (rc != PGETL_OK)
+        return rc;
+    /* The BOM: at least 3 bytes (or EOF) before deciding. */
+    while (src->carry.len < 3 && !src->eof) {
+        rc = read_more(src, &src->carry, err);
+        if (rc != PGETL_OK)
+            return rc;
+    }
+    if (ctx->utf8 && src->carry.len >= 3 && memcmp(src->carry.data, "\xEF\xBB\xBF", 3) == 0) {
+        memmove(src->carry.data, src->carry.data + 3, src->carry.len - 3);
+        src->carry.len -= 3;
+    }
+    if (!ctx->opts->header)
+        return PGETL_OK;
+    size_t len;
+    rc = next_row(ctx, src, &src->carry, 0, &len, err);
+    if (rc != PGETL_OK)
+        return rc;
+    if (len == 0) {
+        src->done = true;
+        return PGETL_OK;
+    }
+    *has_header_out = true;
+    if (names) {
+        int cap = 64, n = 0;
+        pgetl_csv_field *f = pgetl__malloc(sizeof *f * (size_t)cap);
+        if (!f)
+            return pgetl__error_oom(err, "header");
+        rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, src->carry.data, len,
+                              names, f, cap, &n, err);
+        if (rc == PGETL_OK && n > cap) {
+            pgetl__free(f);
+            cap = n;
+            f = pgetl__malloc(sizeof *f * (size_t)cap);
+            if (!f)
+                return pgetl__error_oom(err, "header");
+            rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, src->carry.data,
+                                  len, names, f, cap, &n, err);
+        }
+        if (rc != PGETL_OK) {
+            pgetl__free(f);
+            pgetl_error_prefix(err, "%s line 1 (header): ", file->path);
+            return rc;
+        }
+        *fields_out = f;
+        *nnames_out = n;
+    }
+    src->line += 1 + src->st.nlines;
+    memmove(src->carry.data, src->carry.data + len, src->carry.len - len);
+    src->carry.len -= len;
+    pgetl__csv_scan_reset(&src->st);
+    return PGETL_OK;
+}
+
+void pgetl__src_close(pgetl_load_src *src) {
+    pgetl__reader_close(src->reader);
+    src->reader = NULL;
+    pgetl__buf_reset(&src->carry);
+}
+
+/* Is this row COPY's end-of-data marker "\." (which would end the COPY early)? */
+static bool is_eod_marker(const char *row, size_t len) {
+    return (len == 3 || (len == 4 && row[2] == '\r')) && row[0] == '\\' && row[1] == '.';
+}
+
+pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_load_batch *b,
+                             pgetl_error *err) {
+    b->nrows = 0;
+    b->file = src->file;
+    pgetl__buf_clear(&b->data);
+    if (src->done)
+        return PGETL_OK;
+    /* The carried partial row (and any read-ahead) starts the batch. */
+    if (pgetl__buf_append(&b->data, src->carry.data, src->carry.len) != PGETL_OK)
+        return pgetl__error_oom(err, "load batch");
+    pgetl__buf_clear(&src->carry);
+    int64_t limit = ctx->batch_rows < b->cap ? ctx->batch_rows : b->cap;
+    size_t start = 0;
+    while (b->nrows < limit && start < PGETL_LOAD_BATCH_BYTES) {
+        size_t len;
+        pgetl_code rc = next_row(ctx, src, &b->data, start, &len, err);
+        if (rc != PGETL_OK)
+            return rc;
+        if (len == 0) {
+            src->done = true;
+            break;
+        }
+        int64_t line = src->line;
+        src->line += 1 + src->st.nlines;
+        int64_t nfields = src->st.nfields;
+        pgetl__csv_scan_reset(&src->st);
+        const char *row = b->data.data + start;
+        if (ctx->dialect.text && is_eod_marker(row, len)) {
+            /* Text dumps may end with "\."; anywhere else it would cut the load short. */
+            size_t after = b->data.len - start - len;
+            while (after == 0 && !src->eof) {
+                rc = read_more(src, &b->data, err);
+                if (rc != PGETL_OK)
+                    return rc;
+                after = b->data.len - start - len;
+            }
+            if (after == 0) {
+                b->data.len = start;
+                src->done = true;
+                break;
+            }
+            return pgetl_error_set(err, PGETL_EDATA,
+                                   "%s line %lld: end-of-data marker \\. before the end of the "
+                                   "file", src->file->path, (long long)line);
+        }
+        src->rows_read++;
+        if (nfields != src->file->ncols) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "%s data: expected %d fields, found %lld",
+                     nfields > src->file->ncols ? "extra" : "missing", src->file->ncols,
+                     (long long)nfields);
+            if (ctx->max_errors <= 0)
+                return pgetl_error_set(err, PGETL_EDATA, "%s line %lld: %s", src->file->path,
+                                       (long long)line, msg);
+            rc = pgetl__rejects_add(ctx->rejects, src->file->path, line, "22P04", msg, row, len,
+                                    err);
+            if (rc != PGETL_OK)
+                return rc;
+            src->rows_rejected_client++;
+            /* Drop the row: the bytes after it move down over it. */
+            memmove(b->data.data + start, row + len, b->data.len - start - len);
+            b->data.len -= len;
+            if (pgetl__rejects_count(ctx->rejects) > ctx->max_errors)
+                return pgetl_error_set(err, PGETL_EREJECTS,
+                                       "more than %lld rows rejected (max_errors); the last: "
+                                       "%s line %lld: %s",
+                                       (long long)ctx->max_errors, src->file->path,
+                                       (long long)line, msg);
+            continue;
+        }
+        start += len;
+        b->row_end[b->nrows] = start;
+        b->row_line[b->nrows] = line;
+        b->nrows++;
+    }
+    /* Bytes past the last whole row wait for the next batch. */
+    if (b->data.len > start) {
+        if (pgetl__buf_append(&src->carry, b->data.data + start, b->data.len - start) !=
+            PGETL_OK)
+            return pgetl__error_oom(err, "load batch");
+        b->data.len = start;
+    }
+    return PGETL_OK;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+typedef struct send_state {
+    pgetl_load_ctx *ctx;
+    pgetl_load_batch *b;
+    pgetl_error err; /* a failure inside the reject callback */
+    bool failed;
+} send_state;
+
+static void row_span(const pgetl_load_batch *b, int64_t i, size_t *off, size_t *len) {
+    size_t s = i ? b->row_end[i - 1] : 0;
+    *off = s;
+    *len = b->row_end[i] - s;
+}
+
+static int on_reject(void *user, const pgetl_reject *rj) {
+    send_state *s = user;
+    int64_t i = rj->batch_row;
+    if (i < 0 || i >= s->b->nrows)
+        i = rj->row_index;
+    if (i < 0 || i >= s->b->nrows) {
+        pgetl_error_set(&s->err, PGETL_ESTATE, "reject for unknown row %lld",
+                        (long long)rj->row_index);
+        s->failed = true;
+        return 1;
+    }
+    size_t off, len;
+    row_span(s->b, i, &off, &len);
+    /* The original bytes, not the re-encoded ones: the reject file is the input's. */
+    if (pgetl__rejects_add(s->ctx->rejects, s->b->file->path, s->b->row_line[i], rj->sqlstate,
+                           rj->message, s->b->data.data + off, len, &s->err) != PGETL_OK) {
+        s->failed = true;
+        return 1;
+    }
+    return pgetl__rejects_count(s->ctx->rejects) > s->ctx->max_errors ? 1 : 0;
+}
+
+/* Writes default-CSV for one split row: NULL unquoted empty, every other value quoted if needed. */
+static void encode_csv_field(pgetl_buf *out, const char *p, size_t n, bool null) {
+    if (null)
+        return;
+    bool quote = n == 0 || (n == 2 && p[0] == '\\' && p[1] == '.');
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+    if (!quote) {
+        pgetl__buf_append_unchecked(out, p, n);
+        return;
+    }
+    pgetl__buf_byte_unchecked(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"')
+            pgetl__buf_byte_unchecked(out, '"');
+        pgetl__buf_byte_unchecked(out, p[i]);
+    }
+    pgetl__buf_byte_unchecked(out, '"');
+}
+
+static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batch *b, int64_t i,
+                          pgetl_error *err) {
+    size_t off, len;
+    row_span(b, i, &off, &len);
+    const char *row = b->data.data + off;
+    if (ctx->raw) {
+        bool eod = is_eod_marker(row, len);
+        pgetl_buf *out = pgetl__copy_row_begin(copy, len + 2, err);
+        if (!out)
+            return err ? err->code : PGETL_ESTATE;
+        if (eod) {
+            /* A lone \. is COPY's end-of-data marker; quoted it is the value it means. */
+            pgetl__buf_append_unchecked(out, "\"\\.\"\n", 5);
+        } else {
+            pgetl__buf_append_unchecked(out, row, len);
+        }
+        return pgetl__copy_row_end(copy, err);
+    }
+    int nf;
+    pgetl_code rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, row, len,
+                                     &b->scratch, b->fields, b->nfields_cap, &nf, err);
+    if (rc == PGETL_OK && nf > b->nfields_cap) {
+        pgetl_csv_field *f = pgetl__realloc(b->fields, sizeof *f * (size_t)nf);
+        if (!f)
+            return pgetl__error_oom(err, "load fields");
+        b->fields = f;
+        b->nfields_cap = nf;
+        rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, row, len,
+                              &b->scratch, b->fields, b->nfields_cap, &nf, err);
+    }
+    if (rc != PGETL_OK) {
+        pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[i]);
+        return rc;
+    }
+    /* Worst case: every byte a doubled quote, two quotes and a comma per field. */
+    pgetl_buf *out = pgetl__copy_row_begin(copy, 2 * b->scratch.len + 3 * (size_t)nf + 1, err);
+    if (!out)
+        return err ? err->code : PGETL_ESTATE;
+    for (int k = 0; k < nf; k++) {
+        if (k)
+            pgetl__buf_byte_unchecked(out, ',');
+        encode_csv_field(out, b->scratch.data + b->fields[k].off, b->fields[k].len,
+                         b->fields[k].null);
+    }
+    pgetl__buf_byte_unchecked(out, '\n');
+    return pgetl__copy_row_end(copy, err);
+}
+
+/* The server's "line N" (from CONTEXT, else "row N" in the message), 1-based; 0 if none. */
+static int64_t error_row(const pgetl_error *e) {
+    const char *p = strstr(e->context, ", line ");
+    if (p)
+        return strtoll(p + 7, NULL, 10);
+    p = strstr(e->message, " row ");
+    if (p)
+        return strtoll(p + 5, NULL, 10);
+    return 0;
+}
+
+pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
+                             int64_t max_rejects, int64_t *loaded_out, pgetl_error *err) {
+    *loaded_out = 0;
+    if (b->nrows == 0)
+        return PGETL_OK;
+    send_state st = {.ctx = ctx, .b = b, .failed = false};
+    pgetl_copy_options co;
+    pgetl_copy_options_init(&co);
+    co.format = ctx->raw ? ctx->copy_format : PGETL_COPY_CSV;
+    co.batch_rows = b->nrows;
+    co.max_rejects = max_rejects;
+    co.on_reject = on_reject;
+    co.reject_user = &st;
+    pgetl_copy *copy = NULL;
+    pgetl_code rc = pgetl__copy_begin_resolved(conn, ctx->info, b->file->colidx, b->file->ncols,
+                                               &co, &copy, err);
+    if (rc != PGETL_OK)
+        return rc;
+    pgetl__copy_set_source_batch(copy, b->index);
+    for (int64_t i = 0; i < b->nrows && rc == PGETL_OK; i++)
+        rc = put_row(ctx, copy, b, i, err);
+    if (rc != PGETL_OK && !(copy && (rc == PGETL_ESERVER || rc == PGETL_ECONNLOST))) {
+        pgetl_copy_abort(copy, "pgetl: load failed");
+        return rc;
+    }
+    pgetl_copy_stats cs;
+    memset(&cs, 0, sizeof cs);
+    pgetl_error e2;
+    pgetl_code rc2 = pgetl_copy_end(copy, &cs, &e2);
+    if (st.failed)
+        return pgetl__error_copy(err, &st.err);
+    if (rc2 == PGETL_OK && rc == PGETL_OK) {
+        *loaded_out = cs.rows_loaded;
+        return PGETL_OK;
+    }
+    if (rc2 == PGETL_OK) /* cannot happen: a failed row put leaves the session failed */
+        return rc;
+    if (pgetl__rejects_count(ctx->rejects) > ctx->max_errors && max_rejects >= 0)
+        return pgetl_error_set(err, PGETL_EREJECTS,
+                               "more than %lld rows rejected (max_errors); see the reject log",
+                               (long long)ctx->max_errors);
+    pgetl__error_copy(err, &e2);
+    int64_t r = error_row(&e2);
+    if (r >= 1 && r <= b->nrows)
+        pgetl_error_prefix(err, "%s line %lld: ", b->file->path,
+                           (long long)b->row_line[r - 1]);
+    else
+        pgetl_error_prefix(err, "%s (rows from line %lld): ", b->file->path,
+                           (long long)b->row_line[0]);
+    return rc2;
+}
