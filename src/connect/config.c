@@ -84,8 +84,10 @@ pgetl_code pgetl_config_validate(const pgetl_config *cfg, pgetl_error *err) {
     if (!opts) {
         char red[512];
         pgetl_dsn_redact(dsn, red, sizeof red);
-        char why[256];
-        pgetl__strlcpy_utf8(why, perr ? perr : "out of memory", sizeof why);
+        /* libpq's text may repeat the DSN or its tokens: scrub it before cutting it. */
+        char scrubbed[1024], why[256];
+        pgetl__dsn_scrub(dsn, perr ? perr : "out of memory", scrubbed, sizeof scrubbed);
+        pgetl__strlcpy_utf8(why, scrubbed, sizeof why);
         size_t n = strlen(why);
         while (n && (why[n - 1] == '\n' || why[n - 1] == '\r'))
             why[--n] = '\0';
@@ -98,43 +100,111 @@ pgetl_code pgetl_config_validate(const pgetl_config *cfg, pgetl_error *err) {
 
 /* ---- redaction ------------------------------------------------------------ */
 
-#define MASK "********"
+/*
+ * Redaction errs on the side of hiding too much: the text may be malformed,
+ * hostile, or in a form libpq rejects, and it is still shown in messages and
+ * logs. Every span that is masked is also remembered as a secret, so the
+ * text libpq writes about a DSN it could not parse (which often repeats the
+ * DSN or one of its tokens verbatim) can be scrubbed of the same bytes.
+ */
 
-static bool is_uri(const char *s) {
-    return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0;
-}
+#define MASK "********"
+#define MAX_SECRETS 16
 
 typedef struct out_t {
     char *buf;
     size_t size, len;
+    const char *secret[MAX_SECRETS];
+    size_t secret_len[MAX_SECRETS];
+    int nsecrets;
+    bool too_many; /* more secrets than we track: callers drop libpq's text */
 } out_t;
 
 static void out_put(out_t *o, const char *s, size_t n) {
+    if (!o->buf)
+        return;
     for (size_t i = 0; i < n && o->len + 1 < o->size; i++)
         o->buf[o->len++] = s[i];
     o->buf[o->len] = '\0';
 }
 
+static void out_secret(out_t *o, const char *s, size_t n) {
+    out_put(o, MASK, strlen(MASK));
+    if (n == 0)
+        return;
+    if (o->nsecrets == MAX_SECRETS) {
+        o->too_many = true;
+        return;
+    }
+    o->secret[o->nsecrets] = s;
+    o->secret_len[o->nsecrets++] = n;
+}
+
 /*
- * URI: postgresql://user:secret@host/db?password=secret&x=y. Mask the
- * user-info password and any password= query parameter, whatever the URI's
- * other contents; percent-encoding does not matter because we never decode.
+ * A URI as libpq would see it, and also any scheme://... (libpq only knows
+ * postgresql:// and postgres://, case-sensitively, but "POSTGRESQL://u:pw@h"
+ * still holds a password and is echoed back in libpq's error).
+ */
+static bool is_uri(const char *s) {
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isalpha((unsigned char)*s))
+        return false;
+    while (isalnum((unsigned char)*s) || *s == '+' || *s == '-' || *s == '.')
+        s++;
+    return strncmp(s, "://", 3) == 0;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Whether a URI query key is "password" once percent-decoded (libpq decodes keys). */
+static bool is_password_key(const char *k, size_t n) {
+    static const char want[] = "password";
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (c == '%' && i + 2 < n) {
+            int hi = hex_value(k[i + 1]), lo = hex_value(k[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                c = (char)(hi * 16 + lo);
+                i += 2;
+            }
+        }
+        if (w == sizeof want - 1 || tolower((unsigned char)c) != want[w])
+            return false;
+        w++;
+    }
+    return w == sizeof want - 1;
+}
+
+/*
+ * URI: scheme://user:secret@host/db?password=secret&x=y. The user-info ends
+ * at the last '@' anywhere (a password may hold unescaped '/', '?' or '@';
+ * hosts and ports never hold '@'), and everything between the first ':'
+ * after the scheme and that '@' is masked. Query parameters whose decoded
+ * key is "password" are masked up to the next '&'.
  */
 static void redact_uri(const char *s, out_t *o) {
     const char *p = strstr(s, "://") + 3;
     out_put(o, s, (size_t)(p - s));
-    const char *end_auth = p + strcspn(p, "/?");
-    const char *at = NULL;
-    for (const char *q = p; q < end_auth; q++)
-        if (*q == '@')
-            at = q; /* the last '@' ends the user-info */
+    const char *at = strrchr(p, '@');
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (colon) {
             out_put(o, p, (size_t)(colon - p) + 1);
-            out_put(o, MASK, strlen(MASK));
-            p = at;
+            out_secret(o, colon + 1, (size_t)(at - colon - 1));
+        } else {
+            out_put(o, p, (size_t)(at - p));
         }
+        p = at;
     }
     while (*p) {
         /* Copy up to the next parameter boundary and inspect its key. */
@@ -146,19 +216,43 @@ static void redact_uri(const char *s, out_t *o) {
         out_put(o, p, 1);
         p++;
         size_t klen = strcspn(p, "=&");
-        if (klen == 8 && strncasecmp(p, "password", 8) == 0 && p[klen] == '=') {
+        if (p[klen] == '=' && is_password_key(p, klen)) {
             out_put(o, p, klen + 1);
-            out_put(o, MASK, strlen(MASK));
             p += klen + 1;
-            p += strcspn(p, "&");
+            size_t vlen = strcspn(p, "&");
+            out_secret(o, p, vlen);
+            p += vlen;
         }
     }
+}
+
+/* Skips one key=value value (bare or single-quoted, with \ escapes); returns its end. */
+static const char *skip_value(const char *p) {
+    if (*p == '\'') {
+        p++;
+        while (*p && *p != '\'') {
+            if (*p == '\\' && p[1])
+                p++;
+            p++;
+        }
+        if (*p == '\'')
+            p++;
+        return p;
+    }
+    while (*p && !isspace((unsigned char)*p)) {
+        if (*p == '\\' && p[1])
+            p++;
+        p++;
+    }
+    return p;
 }
 
 /*
  * key=value form, following libpq's lexical rules: keys are words, values
  * either bare (up to white space, with \ escapes) or single-quoted with \
- * escapes. Malformed text is still masked after any "password" key.
+ * escapes. Malformed text is masked too: after a "password" key that lacks
+ * its '=' the next word is masked, and a word that starts with "password"
+ * ("password:secret") keeps only that prefix.
  */
 static void redact_kv(const char *s, out_t *o) {
     const char *p = s;
@@ -173,54 +267,78 @@ static void redact_kv(const char *s, out_t *o) {
         while (*p && *p != '=' && !isspace((unsigned char)*p))
             p++;
         size_t klen = (size_t)(p - key);
-        out_put(o, key, klen);
+        bool secret = klen >= 8 && strncasecmp(key, "password", 8) == 0;
+        if (secret && klen > 8) {
+            out_put(o, key, 8);
+            out_secret(o, key + 8, klen - 8);
+        } else {
+            out_put(o, key, klen);
+        }
         const char *sp = p;
         while (isspace((unsigned char)*p))
             p++;
         out_put(o, sp, (size_t)(p - sp));
-        if (*p != '=')
+        if (*p == '=') {
+            out_put(o, "=", 1);
+            p++;
+            sp = p;
+            while (isspace((unsigned char)*p))
+                p++;
+            out_put(o, sp, (size_t)(p - sp));
+        } else if (!(secret && klen == 8) || !*p) {
             continue;
-        out_put(o, "=", 1);
-        p++;
-        sp = p;
-        while (isspace((unsigned char)*p))
-            p++;
-        out_put(o, sp, (size_t)(p - sp));
-        bool secret = klen == 8 && strncasecmp(key, "password", 8) == 0;
-        const char *val = p;
-        if (*p == '\'') {
-            p++;
-            while (*p && *p != '\'') {
-                if (*p == '\\' && p[1])
-                    p++;
-                p++;
-            }
-            if (*p == '\'')
-                p++;
-        } else {
-            while (*p && !isspace((unsigned char)*p)) {
-                if (*p == '\\' && p[1])
-                    p++;
-                p++;
-            }
         }
+        const char *val = p;
+        p = skip_value(p);
         if (secret)
-            out_put(o, MASK, strlen(MASK));
+            out_secret(o, val, (size_t)(p - val));
         else
             out_put(o, val, (size_t)(p - val));
     }
 }
 
+static void redact(const char *dsn, out_t *o) {
+    if (is_uri(dsn))
+        redact_uri(dsn, o);
+    else
+        redact_kv(dsn, o);
+}
+
 char *pgetl_dsn_redact(const char *dsn, char *buf, size_t size) {
     if (!buf || size == 0)
         return buf;
-    out_t o = {buf, size, 0};
+    out_t o = {.buf = buf, .size = size};
     buf[0] = '\0';
-    if (!dsn)
+    if (dsn)
+        redact(dsn, &o);
+    return buf;
+}
+
+char *pgetl__dsn_scrub(const char *dsn, const char *text, char *buf, size_t size) {
+    if (!buf || size == 0)
         return buf;
-    if (is_uri(dsn))
-        redact_uri(dsn, &o);
-    else
-        redact_kv(dsn, &o);
+    buf[0] = '\0';
+    if (!text)
+        return buf;
+    out_t secrets = {.buf = NULL};
+    if (dsn)
+        redact(dsn, &secrets);
+    out_t o = {.buf = buf, .size = size};
+    if (secrets.too_many) {
+        out_put(&o, "(message withheld: it may contain a password)", 45);
+        return buf;
+    }
+    for (const char *p = text; *p;) {
+        bool hit = false;
+        for (int i = 0; i < secrets.nsecrets && !hit; i++) {
+            if (strncmp(p, secrets.secret[i], secrets.secret_len[i]) == 0) {
+                out_put(&o, MASK, strlen(MASK));
+                p += secrets.secret_len[i];
+                hit = true;
+            }
+        }
+        if (!hit)
+            out_put(&o, p++, 1);
+    }
     return buf;
 }

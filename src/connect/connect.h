@@ -46,6 +46,13 @@ void pgetl__conn_run_detach(pgetl_conn *conn);
  */
 pgetl_code pgetl__conn_exec_simple(pgetl_conn *conn, const char *sql, pgetl_error *err);
 
+/*
+ * Copies `text` (typically libpq's message about `dsn`) into buf with every
+ * password the DSN holds masked, as pgetl_dsn_redact finds them; libpq's
+ * parse errors can repeat the DSN or a token of it verbatim. Returns buf.
+ */
+char *pgetl__dsn_scrub(const char *dsn, const char *text, char *buf, size_t size);
+
 /* Bounds for config validation, shared with the CLI's messages. */
 #define PGETL_POOL_MAX_LIMIT 10000
 #define PGETL_TIMEOUT_MAX_S 86400.0
