@@ -316,11 +316,38 @@ static void test_connection_lost(void **state) {
     assert_int_equal(pgetl__catalog_table(f->conn, "tc.canary", &info, &err), PGETL_ECONNLOST);
 }
 
+static void *fail_malloc(size_t n) {
+    (void)n;
+    return NULL;
+}
+static void *fail_realloc(void *p, size_t n) {
+    (void)p, (void)n;
+    return NULL;
+}
+
+static void test_out_of_memory(void **state) {
+    fixture *f = *state;
+    harness_sql(f->pq, "CREATE TABLE tc.t (a int)");
+    pgetl_error err;
+    pgetl_table_info *info = (pgetl_table_info *)&err;
+    assert_int_equal(pgetl_set_allocator(fail_malloc, fail_realloc, free), PGETL_OK);
+    pgetl_code rc = pgetl__catalog_table(f->conn, "tc.t", &info, &err);
+    assert_int_equal(pgetl_set_allocator(NULL, NULL, NULL), PGETL_OK);
+    assert_int_equal(rc, PGETL_ENOMEM);
+    assert_null(info);
+    assert_contains(err.message, "out of memory");
+    /* The connection is fine afterwards. */
+    info = lookup(f, "tc.t");
+    assert_int_equal(info->ncolumns, 1);
+    pgetl__table_info_free(info);
+    assert_pgetl_ok(pgetl_rollback(f->conn, &err), &err);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_columns_types_flags), T(test_name_resolution), T(test_relkinds),
     T(test_hostile_names),       T(test_long_and_unicode_names), T(test_resolve_columns),
-    T(test_wide_table),          T(test_connection_lost),
+    T(test_wide_table),          T(test_connection_lost), T(test_out_of_memory),
 };
 
 PGETL_TEST_MAIN(tests)

@@ -636,6 +636,32 @@ static void test_connection_lost_when_idle(void **state) {
     assert_false(e);
 }
 
+static void *fail_malloc(size_t n) {
+    (void)n;
+    return NULL;
+}
+static void *fail_realloc(void *p, size_t n) {
+    (void)p, (void)n;
+    return NULL;
+}
+
+static void test_fetchall_out_of_memory(void **state) {
+    fixture *f = *state;
+    pgetl_error err;
+    pgetl_result *res = (pgetl_result *)&err;
+    assert_int_equal(pgetl_set_allocator(fail_malloc, fail_realloc, free), PGETL_OK);
+    pgetl_code rc = pgetl_fetchall(f->conn, "SELECT 1", 0, NULL, &res, &err);
+    assert_int_equal(pgetl_set_allocator(NULL, NULL, NULL), PGETL_OK);
+    assert_int_equal(rc, PGETL_ENOMEM);
+    assert_null(res);
+    assert_contains(err.message, "out of memory");
+    /* Nothing was sent: no transaction was opened. */
+    assert_int_equal(pgetl_conn_txn_state(f->conn), PGETL_TXN_IDLE);
+    assert_pgetl_ok(pgetl_fetchall(f->conn, "SELECT 1", 0, NULL, &res, &err), &err);
+    pgetl_result_free(res);
+    assert_pgetl_ok(pgetl_rollback(f->conn, &err), &err);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 static const struct CMUnitTest tests[] = {
     T(test_execute_params_null_unicode_empty),
@@ -657,6 +683,7 @@ static const struct CMUnitTest tests[] = {
     T(test_table_exists_hostile),
     T(test_connection_lost),
     T(test_connection_lost_when_idle),
+    T(test_fetchall_out_of_memory),
 };
 
 PGETL_TEST_MAIN(tests)
