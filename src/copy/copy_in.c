@@ -6,9 +6,8 @@
  * goes to the server in one PQputCopyData call, so memory is one chunk plus
  * one row however many rows are written. A batch boundary (every batch_rows
  * rows) flushes whatever is buffered. The server reports a bad row only when
- * the COPY ends; its CONTEXT ("COPY t, line N[, column c]") gives the row,
- * because each row is exactly one COPY line (text escapes newlines, CSV
- * quotes them and the server counts records, binary counts tuples).
+ * the COPY ends; its CONTEXT ("COPY t, line N[, column c]") gives the row
+ * (lines.c maps lines to rows: CSV counts quoted line breaks too).
  *
  * Isolation mode (max_rejects >= 0) keeps each batch's rows with their
  * boundaries and sends the batch as its own COPY under a savepoint when it
@@ -209,9 +208,12 @@ bool pgetl__copy_row_error(const pgetl__copy_outcome *o) {
     return strncmp(s, "22", 2) == 0 || strncmp(s, "23", 2) == 0 || strncmp(s, "P0", 2) == 0;
 }
 
-static pgetl_code flush(pgetl_copy *c, pgetl_error *err) {
+static pgetl_code flush(pgetl_copy *c, bool push, pgetl_error *err) {
     pgetl_code rc = pgetl__copy_send(c, c->buf.data, c->buf.len, err);
     pgetl__buf_clear(&c->buf);
+    /* libpq keeps up to 8 KiB in its own buffer; a batch boundary sends it all. */
+    if (rc == PGETL_OK && push && PQflush(c->pg) != 0)
+        rc = pgetl__error_from_pg(err, NULL, c->pg, "COPY: sending data");
     if (rc != PGETL_OK) {
         pgetl__copy_fail(c, err);
         return pgetl__error_copy(err, &c->error);
@@ -347,7 +349,7 @@ pgetl_buf *pgetl__copy_row_begin(pgetl_copy *c, size_t reserve, pgetl_error *err
     }
     /* Send what is buffered rather than grow past the chunk bound. */
     if (!c->isolate && c->buf.len > 0 && reserve > c->buf.cap - c->buf.len &&
-        flush(c, err) != PGETL_OK)
+        flush(c, false, err) != PGETL_OK)
         return NULL;
     if (pgetl__buf_reserve(&c->buf, reserve) != PGETL_OK) {
         pgetl_error e;
@@ -397,19 +399,21 @@ pgetl_code pgetl__copy_row_end(pgetl_copy *c, pgetl_error *err) {
         c->row_off[++c->batch_row] = c->buf.len;
     } else {
         c->batch_row++;
+        if (c->format == PGETL_COPY_CSV)
+            pgetl__copy_track_lines(c, c->buf.data + c->row_start, c->buf.len - c->row_start);
     }
     c->rows++;
     c->source_row++;
     c->stats.rows_read++;
     if (c->batch_row >= c->batch_rows) {
-        pgetl_code rc = c->isolate ? pgetl__copy_run_batch(c, err) : flush(c, err);
+        pgetl_code rc = c->isolate ? pgetl__copy_run_batch(c, err) : flush(c, true, err);
         if (rc != PGETL_OK)
             return rc;
         next_batch(c);
         return PGETL_OK;
     }
     if (!c->isolate && c->buf.len >= c->chunk_bytes)
-        return flush(c, err);
+        return flush(c, false, err);
     return PGETL_OK;
 }
 
@@ -468,6 +472,7 @@ static void copy_free(pgetl_copy *c) {
     pgetl__free(c->row_off);
     pgetl__free(c->live);
     pgetl__free(c->segs);
+    pgetl__free(c->lines);
     if (c->owned_info)
         pgetl__table_info_free(c->owned_info);
     pgetl__free(c);
@@ -480,7 +485,7 @@ static pgetl_code end_stream(pgetl_copy *c, pgetl_error *err) {
             PGETL_OK)
             return fail_msg(c, err, PGETL_ENOMEM, "out of memory");
     }
-    pgetl_code rc = flush(c, err);
+    pgetl_code rc = flush(c, false, err);
     if (rc != PGETL_OK)
         return rc;
     pgetl__copy_outcome *o = &c->outcome;
@@ -489,12 +494,14 @@ static pgetl_code end_stream(pgetl_copy *c, pgetl_error *err) {
         c->stats.rows_loaded = o->tuples;
         return PGETL_OK;
     }
-    /* Each row is one COPY line, so the server's line number is the row number. */
-    if (o->line > 0 && o->column[0])
+    int64_t row = o->line > 0 ? pgetl__copy_stream_row(c, o->line) : 0;
+    if (row > 0 && o->column[0])
         pgetl_error_prefix(&o->err, "COPY %s row %lld, column \"%s\": ", c->info->quoted,
-                           (long long)o->line, o->column);
+                           (long long)row, o->column);
+    else if (row > 0)
+        pgetl_error_prefix(&o->err, "COPY %s row %lld: ", c->info->quoted, (long long)row);
     else if (o->line > 0)
-        pgetl_error_prefix(&o->err, "COPY %s row %lld: ", c->info->quoted, (long long)o->line);
+        pgetl_error_prefix(&o->err, "COPY %s line %lld: ", c->info->quoted, (long long)o->line);
     else
         pgetl_error_prefix(&o->err, "COPY %s: ", c->info->quoted);
     pgetl__copy_fail(c, &o->err);

@@ -7,8 +7,9 @@
  * the batch is resent without it, until it loads. So a good row is stored
  * exactly once: only the COPY that finally succeeds is kept.
  *
- * Finding the row: the error's CONTEXT names "line N", which counts rows of
- * that COPY from 1 in every format (binary counts tuples). Errors raised
+ * Finding the row: the error's CONTEXT names "line N" of that COPY, which
+ * lines.c maps to the row (binary counts tuples, text rows are single lines,
+ * CSV also counts line breaks inside quoted values). Errors raised
  * after the last row, such as foreign-key checks at the end of the
  * statement, name no line; then the bad row is the first one whose prefix
  * fails, found by bisection over prefixes of the batch (each probe rolled
@@ -56,9 +57,10 @@ static void copy_rows(pgetl_copy *c, const int64_t *live, int64_t n, pgetl__copy
 /* A failure that isolation cannot handle: name the row when the server did. */
 static pgetl_code fatal(pgetl_copy *c, pgetl__copy_outcome *o, const int64_t *live, int64_t n,
                         pgetl_error *err) {
-    if (o->line >= 1 && o->line <= n)
+    int64_t pos = pgetl__copy_line_pos(c, live, n, o->line);
+    if (pos >= 0)
         pgetl_error_prefix(&o->err, "COPY %s row %lld: ", c->info->quoted,
-                           (long long)(c->batch_first_row + live[o->line - 1] + 1));
+                           (long long)(c->batch_first_row + live[pos] + 1));
     else
         pgetl_error_prefix(&o->err, "COPY %s: ", c->info->quoted);
     pgetl__copy_fail(c, &o->err);
@@ -80,8 +82,9 @@ static pgetl_code savepoint(pgetl_copy *c, const char *sql, pgetl_error *err) {
  */
 static pgetl_code locate(pgetl_copy *c, int64_t *live, int64_t n, pgetl__copy_outcome *o,
                          int64_t *pos_out, pgetl_error *err) {
-    if (o->line >= 1 && o->line <= n) {
-        *pos_out = o->line - 1;
+    int64_t pos = pgetl__copy_line_pos(c, live, n, o->line);
+    if (pos >= 0) {
+        *pos_out = pos;
         return PGETL_OK;
     }
     /* Invariant: prefix `lo` loads, prefix `hi` fails (with *o's error). */
@@ -97,9 +100,9 @@ static pgetl_code locate(pgetl_copy *c, int64_t *live, int64_t n, pgetl__copy_ou
             return rc;
         if (probe.code == PGETL_OK) {
             lo = mid;
-        } else if (probe.line >= 1 && probe.line <= mid) {
+        } else if ((pos = pgetl__copy_line_pos(c, live, mid, probe.line)) >= 0) {
             *o = probe;
-            *pos_out = probe.line - 1;
+            *pos_out = pos;
             return PGETL_OK;
         } else {
             hi = mid;

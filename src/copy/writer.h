@@ -16,6 +16,15 @@ typedef struct pgetl__src_seg {
     int64_t row0;         /* caller's row number of `start`        */
 } pgetl__src_seg;
 
+/* Streaming CSV: after session row `row`, PostgreSQL's line count is `cum` ahead. */
+typedef struct pgetl__line_mark {
+    int64_t row;
+    int64_t cum;
+} pgetl__line_mark;
+
+/* At most this many marks (1 MiB); past it, errors name the COPY line instead of the row. */
+#define PGETL_LINE_MARKS_MAX 65536
+
 /* The outcome of one COPY statement, as finish() saw it. */
 typedef struct pgetl__copy_outcome {
     pgetl_code code;
@@ -64,6 +73,12 @@ struct pgetl_copy {
     int64_t *live;                /* isolation: rows still to send, scratch */
     int64_t row_cap;              /* capacity of row_off - 1 and of live */
 
+    int eol;                      /* streaming CSV: line ending seen by the server */
+    int64_t extra_lines;
+    pgetl__line_mark *lines;
+    int nlines, lines_cap;
+    bool lines_lost;
+
     bool has_source;
     int64_t source_batch;
     int64_t source_row;
@@ -96,5 +111,18 @@ pgetl_code pgetl__copy_run_batch(pgetl_copy *copy, pgetl_error *err);
 /* The caller's (batch, row) for writer-batch row r. */
 void pgetl__copy_source_of(const pgetl_copy *copy, int64_t r, int64_t *batch_out,
                            int64_t *row_out);
+
+/* lines.c: PostgreSQL's line count for one CSV row; *eol carries the line ending seen. */
+int64_t pgetl__csv_row_lines(const char *row, size_t len, int *eol);
+
+/* Streaming CSV: accounts for the row just ended (bytes row[0..len)). */
+void pgetl__copy_track_lines(pgetl_copy *copy, const char *row, size_t len);
+
+/* Streaming: the 1-based session row at COPY line `line`, or 0 when unknown. */
+int64_t pgetl__copy_stream_row(const pgetl_copy *copy, int64_t line);
+
+/* Isolation: the position in live[0..n) of the row at COPY line `line`, or -1. */
+int64_t pgetl__copy_line_pos(const pgetl_copy *copy, const int64_t *live, int64_t n,
+                             int64_t line);
 
 #endif /* PGETL_SRC_COPY_WRITER_H */
