@@ -7,11 +7,16 @@
 #include "harness.h"
 #include "base/base.h"
 
-/* A counting allocator that can be told to fail from the n-th call on. */
+/*
+ * A counting allocator that can be told to fail from the n-th call on. It
+ * refuses absurd sizes itself, as a real allocator would, because ASan
+ * aborts on them instead of returning NULL.
+ */
+#define ABSURD_SIZE ((size_t)1 << 40)
 static long live, calls, fail_from = -1;
 
 static void *t_malloc(size_t n) {
-    if (fail_from >= 0 && calls++ >= fail_from)
+    if ((fail_from >= 0 && calls++ >= fail_from) || n >= ABSURD_SIZE)
         return NULL;
     void *p = malloc(n);
     if (p)
@@ -20,7 +25,7 @@ static void *t_malloc(size_t n) {
 }
 
 static void *t_realloc(void *p, size_t n) {
-    if (fail_from >= 0 && calls++ >= fail_from)
+    if ((fail_from >= 0 && calls++ >= fail_from) || n >= ABSURD_SIZE)
         return NULL;
     void *q = realloc(p, n);
     if (q && !p)
