@@ -53,11 +53,12 @@ PGETL_API pgetl_code pgetl_ident_parse(const char *text, pgetl_qualified_name *o
 /*
  * Writes `name` (one identifier, taken literally) double-quoted with inner
  * quotes doubled. Returns the length written (excluding NUL), or the length
- * needed when it does not fit (like snprintf).
+ * needed when it does not fit (like snprintf); unlike snprintf, buf is then
+ * left empty rather than holding a cut (unbalanced) quoted name.
  */
 PGETL_API size_t pgetl_ident_quote(const char *name, char *buf, size_t size);
 
-/* Writes "schema"."name" (or "name" when schema is empty). Like snprintf. */
+/* Writes "schema"."name" (or "name" when schema is empty). As pgetl_ident_quote. */
 PGETL_API size_t pgetl_qualified_name_quote(const pgetl_qualified_name *qn, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------ */
@@ -69,7 +70,11 @@ PGETL_API size_t pgetl_qualified_name_quote(const pgetl_qualified_name *qn, char
  * pointer is SQL NULL). Opens a transaction first when the connection is
  * idle. *rows_out (may be NULL) receives the affected row count.
  * Returns PGETL_ESERVER with SQLSTATE, detail, hint and context on a server
- * error; PGETL_ECONNLOST when the connection broke.
+ * error (several statements in one string are refused by the server with
+ * 42601, a wrong parameter count with 08P01); PGETL_ECONNLOST when the
+ * connection broke; PGETL_EINVAL for a NULL conn or sql, or nparams > 0 with
+ * NULL params; PGETL_EUNSUPPORTED for COPY (use the COPY API: the COPY is
+ * ended at once, and a COPY FROM STDIN leaves the transaction aborted).
  */
 PGETL_API pgetl_code pgetl_execute(pgetl_conn *conn, const char *sql, int nparams,
                                    const char *const *params, int64_t *rows_out, pgetl_error *err);
@@ -78,7 +83,9 @@ typedef struct pgetl_result pgetl_result;
 
 /*
  * Runs a query and keeps every row (the spec's fetchall_dicts). Free the
- * result with pgetl_result_free(). Errors as pgetl_execute().
+ * result with pgetl_result_free(). Errors as pgetl_execute(), plus
+ * PGETL_ENOMEM; *result_out is NULL on every error. A statement without
+ * rows (INSERT without RETURNING) gives a result with 0 rows and 0 columns.
  */
 PGETL_API pgetl_code pgetl_fetchall(pgetl_conn *conn, const char *sql, int nparams,
                                     const char *const *params, pgetl_result **result_out,
@@ -134,14 +141,20 @@ PGETL_API pgetl_code pgetl_result_get_bool(const pgetl_result *res, int64_t row,
  * TRUNCATE TABLE "schema"."table" [CASCADE]. `table` is parsed with
  * pgetl_ident_parse(), so a hostile name is only ever a name. Runs inside the
  * caller's transaction (opening one when idle) and does not commit.
+ * Returns PGETL_EINVAL when the name does not parse (nothing is sent), else
+ * as pgetl_execute() (e.g. SQLSTATE 0A000 when other tables reference it by
+ * foreign key and cascade is false).
  */
 PGETL_API pgetl_code pgetl_truncate_table(pgetl_conn *conn, const char *table, bool cascade,
                                           pgetl_error *err);
 
 /*
- * *exists_out = whether `table` ("t" or "s.t", parsed as above) names a table,
- * view or foreign table the server can see: an unqualified name follows the
- * search_path, a qualified one looks only in that schema. Parameterised.
+ * *exists_out = whether `table` ("t" or "s.t", parsed as above) names a table
+ * (plain or partitioned), view, materialized view or foreign table the
+ * server can see: an unqualified name follows the search_path (temporary
+ * tables first), a qualified one looks only in that schema; indexes,
+ * sequences and composite types do not count. Parameterised. Returns
+ * PGETL_EINVAL when the name does not parse, else as pgetl_execute().
  */
 PGETL_API pgetl_code pgetl_table_exists(pgetl_conn *conn, const char *table, bool *exists_out,
                                         pgetl_error *err);
