@@ -181,6 +181,7 @@ static bool is_eod_marker(const char *row, size_t len) {
 pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_load_batch *b,
                              pgetl_error *err) {
     b->nrows = 0;
+    b->multiline = false;
     b->file = src->file;
     pgetl__buf_clear(&b->data);
     if (src->done)
@@ -248,6 +249,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
                                        (long long)line, msg);
             continue;
         }
+        b->multiline |= src->line - line > 1;
         start += len;
         b->row_end[b->nrows] = start;
         b->row_line[b->nrows] = line;
@@ -300,32 +302,32 @@ static int on_reject(void *user, const pgetl_reject *rj) {
     return pgetl__rejects_count(s->ctx->rejects) > s->ctx->max_errors ? 1 : 0;
 }
 
-/* Writes default-CSV for one split row: NULL unquoted empty, every other value quoted if needed. */
-static void encode_csv_field(pgetl_buf *out, const char *p, size_t n, bool null) {
-    if (null)
-        return;
-    bool quote = n == 0 || (n == 2 && p[0] == '\\' && p[1] == '.');
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
-    if (!quote) {
-        pgetl__buf_append_unchecked(out, p, n);
+/* Appends one value in COPY text format: NULL is \N, and \ TAB LF CR are escaped. */
+static void encode_text_field(pgetl_buf *out, const char *p, size_t n, bool null) {
+    if (null) {
+        pgetl__buf_append_unchecked(out, "\\N", 2);
         return;
     }
-    pgetl__buf_byte_unchecked(out, '"');
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == '"')
-            pgetl__buf_byte_unchecked(out, '"');
-        pgetl__buf_byte_unchecked(out, p[i]);
+        char c = p[i];
+        char e = c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : 0;
+        if (!e)
+            continue;
+        pgetl__buf_append_unchecked(out, p + run, i - run);
+        pgetl__buf_byte_unchecked(out, '\\');
+        pgetl__buf_byte_unchecked(out, e);
+        run = i + 1;
     }
-    pgetl__buf_byte_unchecked(out, '"');
+    pgetl__buf_append_unchecked(out, p + run, n - run);
 }
 
 static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batch *b, int64_t i,
-                          pgetl_error *err) {
+                          bool raw, pgetl_error *err) {
     size_t off, len;
     row_span(b, i, &off, &len);
     const char *row = b->data.data + off;
-    if (ctx->raw) {
+    if (raw) {
         bool eod = is_eod_marker(row, len);
         pgetl_buf *out = pgetl__copy_row_begin(copy, len + 2, err);
         if (!out)
@@ -354,15 +356,15 @@ static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batc
         pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[i]);
         return rc;
     }
-    /* Worst case: every byte a doubled quote, two quotes and a comma per field. */
+    /* Worst case: every byte escaped, plus \N and a separator per field. */
     pgetl_buf *out = pgetl__copy_row_begin(copy, 2 * b->scratch.len + 3 * (size_t)nf + 1, err);
     if (!out)
         return err ? err->code : PGETL_ESTATE;
     for (int k = 0; k < nf; k++) {
         if (k)
-            pgetl__buf_byte_unchecked(out, ',');
-        encode_csv_field(out, b->scratch.data + b->fields[k].off, b->fields[k].len,
-                         b->fields[k].null);
+            pgetl__buf_byte_unchecked(out, '\t');
+        encode_text_field(out, b->scratch.data + b->fields[k].off, b->fields[k].len,
+                          b->fields[k].null);
     }
     pgetl__buf_byte_unchecked(out, '\n');
     return pgetl__copy_row_end(copy, err);
@@ -379,15 +381,47 @@ static int64_t error_row(const pgetl_error *e) {
     return 0;
 }
 
+/*
+ * The row holding the server's "line N" of this COPY. COPY (CSV) counts the
+ * line breaks inside quoted values too, except in the first row when it
+ * ends in a bare LF (the line-end style is not known yet while that row is
+ * read; copyfromparse.c compares against '\r' then). -1 when not found.
+ */
+static int64_t row_of_line(const pgetl_load_batch *b, bool raw_csv, int64_t line) {
+    if (line < 1)
+        return -1;
+    if (!raw_csv)
+        return line <= b->nrows ? line - 1 : -1;
+    int64_t skip = 0;
+    size_t end0 = b->row_end[0];
+    bool crlf = end0 >= 2 && b->data.data[end0 - 2] == '\r';
+    if (!crlf && b->nrows > 1)
+        skip = b->row_line[1] - b->row_line[0] - 1;
+    int64_t row = -1;
+    for (int64_t i = 0; i < b->nrows; i++) {
+        int64_t l = b->row_line[i] - b->row_line[0] + 1 - (i > 0 ? skip : 0);
+        if (l > line)
+            break;
+        row = i;
+    }
+    return row;
+}
+
 pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
                              int64_t max_rejects, int64_t *loaded_out, pgetl_error *err) {
     *loaded_out = 0;
     if (b->nrows == 0)
         return PGETL_OK;
+    /*
+     * With isolation, a CSV batch holding multi-line rows is re-encoded as
+     * text (one row per line), so the server's line number is the row and a
+     * bad row can never be mistaken for its neighbour.
+     */
+    bool raw = ctx->raw && !(max_rejects >= 0 && b->multiline && !ctx->dialect.text);
     send_state st = {.ctx = ctx, .b = b, .failed = false};
     pgetl_copy_options co;
     pgetl_copy_options_init(&co);
-    co.format = ctx->raw ? ctx->copy_format : PGETL_COPY_CSV;
+    co.format = raw ? ctx->copy_format : PGETL_COPY_TEXT;
     co.batch_rows = b->nrows;
     co.max_rejects = max_rejects;
     co.on_reject = on_reject;
@@ -399,32 +433,38 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
         return rc;
     pgetl__copy_set_source_batch(copy, b->index);
     for (int64_t i = 0; i < b->nrows && rc == PGETL_OK; i++)
-        rc = put_row(ctx, copy, b, i, err);
-    if (rc != PGETL_OK && !(copy && (rc == PGETL_ESERVER || rc == PGETL_ECONNLOST))) {
-        pgetl_copy_abort(copy, "pgetl: load failed");
-        return rc;
-    }
+        rc = put_row(ctx, copy, b, i, raw, err);
     pgetl_copy_stats cs;
     memset(&cs, 0, sizeof cs);
     pgetl_error e2;
-    pgetl_code rc2 = pgetl_copy_end(copy, &cs, &e2);
+    pgetl_code rc2;
+    if (rc != PGETL_OK && rc != PGETL_ESERVER && rc != PGETL_ECONNLOST &&
+        rc != PGETL_EABORTED && rc != PGETL_EREJECTS) {
+        /* Our own failure (bad quoting in a re-encoded row, memory): abandon the COPY. */
+        pgetl_copy_abort(copy, "pgetl: load failed");
+        rc2 = rc;
+        pgetl__error_copy(&e2, err);
+    } else {
+        rc2 = pgetl_copy_end(copy, &cs, &e2);
+    }
     if (st.failed)
         return pgetl__error_copy(err, &st.err);
+    if (max_rejects >= 0 && pgetl__rejects_count(ctx->rejects) > ctx->max_errors)
+        return pgetl_error_set(err, PGETL_EREJECTS,
+                               "more than %lld rows rejected (max_errors); see the reject log",
+                               (long long)ctx->max_errors);
     if (rc2 == PGETL_OK && rc == PGETL_OK) {
         *loaded_out = cs.rows_loaded;
         return PGETL_OK;
     }
     if (rc2 == PGETL_OK) /* cannot happen: a failed row put leaves the session failed */
         return rc;
-    if (pgetl__rejects_count(ctx->rejects) > ctx->max_errors && max_rejects >= 0)
-        return pgetl_error_set(err, PGETL_EREJECTS,
-                               "more than %lld rows rejected (max_errors); see the reject log",
-                               (long long)ctx->max_errors);
     pgetl__error_copy(err, &e2);
-    int64_t r = error_row(&e2);
-    if (r >= 1 && r <= b->nrows)
-        pgetl_error_prefix(err, "%s line %lld: ", b->file->path,
-                           (long long)b->row_line[r - 1]);
+    if (rc == rc2 && strstr(err->message, b->file->path))
+        return rc2; /* already names the file and line */
+    int64_t row = row_of_line(b, raw && !ctx->dialect.text, error_row(&e2));
+    if (row >= 0)
+        pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[row]);
     else
         pgetl_error_prefix(err, "%s (rows from line %lld): ", b->file->path,
                            (long long)b->row_line[0]);

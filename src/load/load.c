@@ -249,10 +249,11 @@ static pgetl_code load_serial(load_run *run, pgetl_load_batch *b, pgetl_error *e
                 break;
             b->index = batch_index++;
             if (!run->opts->dry_run) {
+                /* One reject past the allowance is isolated too, so it gets recorded. */
                 int64_t remaining = run->ctx.max_errors - pgetl__rejects_count(run->ctx.rejects);
                 int64_t loaded = 0;
                 rc = pgetl__batch_send(&run->ctx, run->conns[0], b,
-                                       run->ctx.max_errors > 0 ? remaining : -1, &loaded, err);
+                                       run->ctx.max_errors > 0 ? remaining + 1 : -1, &loaded, err);
                 pthread_mutex_lock(&run->ctx.mu);
                 run->ctx.rows_loaded += loaded;
                 run->ctx.batches_sent++;

@@ -153,8 +153,8 @@ typedef struct pgetl_load_ctx {
     /*
      * raw: the dialect is COPY's default for copy_format (CSV , " " NULL "" or
      * text TAB \N), so row bytes go to the server as they are. Otherwise each
-     * row is split and re-encoded as default CSV (the writer states no
-     * DELIMITER/QUOTE/NULL options).
+     * row is split and re-encoded in COPY's text format (the writer states no
+     * DELIMITER/QUOTE/NULL options; text keeps one row per line).
      */
     bool raw;
     pgetl_copy_format copy_format;
@@ -182,6 +182,7 @@ typedef struct pgetl_load_batch {
     int64_t *row_line;
     int64_t nrows;
     int64_t cap;
+    bool multiline;   /* some row holds a line break inside quotes (CSV)        */
     const pgetl_load_file *file;
     int64_t index;    /* 0-based among the whole load's batches */
     pgetl_buf scratch; /* re-encoding and splitting */

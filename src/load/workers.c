@@ -71,7 +71,7 @@ static void *worker_main(void *arg) {
         int64_t remaining = w->ctx->max_errors - pgetl__rejects_count(w->ctx->rejects);
         int64_t loaded = 0;
         pgetl_code rc = pgetl__batch_send(w->ctx, k->conn, b,
-                                          w->ctx->max_errors > 0 ? remaining : -1, &loaded, &e);
+                                          w->ctx->max_errors > 0 ? remaining + 1 : -1, &loaded, &e);
         pthread_mutex_lock(&w->ctx->mu);
         w->ctx->rows_loaded += loaded;
         w->ctx->batches_sent++;

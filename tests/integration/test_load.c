@@ -246,7 +246,7 @@ static void server_errors_name_the_line(void **state) {
     /* Row 3 (line 5: the quoted newline shifts it) is not an integer. */
     const char *p = lh_text("types.csv", "id,name\n1,\"two\nlines\"\n2,b\nx3,c\n4,d\n");
     pgetl_load_options o = lh_opts("lt");
-    o.batch_rows = 2;
+    o.batch_rows = 3; /* the multi-line row shares the failing COPY */
     pgetl_load_stats st;
     pgetl_error err;
     assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
@@ -254,6 +254,10 @@ static void server_errors_name_the_line(void **state) {
     assert_string_equal(err.sqlstate, "22P02");
     assert_false(st.committed);
     assert_int_equal(count_lt(), 0);
+    /* The multi-line row in the middle of the COPY this time. */
+    p = lh_text("types2.csv", "id,name\n1,a\n2,\"x\ny\"\nx3,c\n");
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    assert_contains(err.message, "types2.csv line 5");
     /* Constraint violation: a duplicate key. */
     p = lh_text("dup.csv", "id,name\n1,a\n2,b\n1,c\n");
     assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);

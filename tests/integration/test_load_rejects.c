@@ -1,0 +1,219 @@
+/*
+ * max_errors > 0: bad rows isolated (by the server's line, or by bisection
+ * for errors without one, such as foreign keys), written verbatim to the
+ * reject file, explained in the .log, and the load commits only when the
+ * rejects stay within the limit.
+ */
+#include "load_helpers.h"
+
+static void reset_tables(void) {
+    harness_sql(lh_pg, "DROP TABLE IF EXISTS rj_child; DROP TABLE IF EXISTS rj; "
+                       "DROP TABLE IF EXISTS rj_parent");
+    harness_sql(lh_pg, "CREATE TABLE rj (id int PRIMARY KEY, name text, qty int CHECK (qty >= 0))");
+}
+
+static const char *reject_path(const char *name) {
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", lh_dir, name);
+    return p;
+}
+
+static void rejects_written_verbatim(void **state) {
+    (void)state;
+    reset_tables();
+    /*
+     * Line 1 header; bad rows: line 4 (not an int), lines 6-7 (a quoted
+     * newline, then a CHECK violation), line 9 (missing field, caught before
+     * the server), line 11 (duplicate key).
+     */
+    const char *csv = "id,name,qty\n"
+                      "1,a,1\n"
+                      "2,b,2\n"
+                      "x3,c,3\n"
+                      "4,d,4\n"
+                      "5,\"multi\nline\",-5\n"
+                      "6,f,6\n"
+                      "7,g\n"
+                      "8,h,8\n"
+                      "1,dup,1\n"
+                      "9,i,9\n";
+    const char *p = lh_text("bad.csv", csv);
+    pgetl_load_options o = lh_opts("rj");
+    o.max_errors = 10;
+    o.batch_rows = 3;
+    o.reject_path = reject_path("bad.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    lh_check_stats(&st);
+    assert_int_equal(st.rows_read, 10);
+    assert_int_equal(st.rows_rejected, 4);
+    assert_int_equal(st.rows_loaded, 6);
+    assert_true(st.committed);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj"), 6);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT sum(id) FROM rj"), 1 + 2 + 4 + 6 + 8 + 9);
+
+    size_t n;
+    char *rej = lh_read_file(o.reject_path, &n);
+    assert_non_null(rej);
+    /* Order: the client-side reject (ragged) may come first; check each row verbatim. */
+    assert_contains(rej, "x3,c,3\n");
+    assert_contains(rej, "5,\"multi\nline\",-5\n");
+    assert_contains(rej, "7,g\n");
+    assert_contains(rej, "1,dup,1\n");
+    assert_int_equal(n, strlen("x3,c,3\n5,\"multi\nline\",-5\n7,g\n1,dup,1\n"));
+    free(rej);
+
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s.log", o.reject_path);
+    char *log = lh_read_file(logp, &n);
+    assert_non_null(log);
+    assert_contains(log, "bad.csv:4: [22P02]");
+    assert_contains(log, "bad.csv:6: [23514]");
+    assert_contains(log, "bad.csv:9: [22P04]");
+    assert_contains(log, "expected 3 fields, found 2");
+    assert_contains(log, "bad.csv:11: [23505]");
+    free(log);
+}
+
+static void multiline_row_first_in_batch(void **state) {
+    /* The row before the bad one spans lines and opens the batch: its neighbour must survive. */
+    (void)state;
+    reset_tables();
+    const char *csv = "id,name,qty\n"
+                      "1,\"a\nb\nc\",1\n"
+                      "2,ok,2\n"
+                      "3,bad,-3\n"
+                      "4,\"d\ne\",4\n";
+    const char *p = lh_text("ml.csv", csv);
+    pgetl_load_options o = lh_opts("rj");
+    o.max_errors = 3;
+    o.batch_rows = 4;
+    o.reject_path = reject_path("ml.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    lh_check_stats(&st);
+    assert_int_equal(st.rows_rejected, 1);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT sum(id) FROM rj"), 1 + 2 + 4);
+    assert_string_equal(lh_text_query("SELECT name FROM rj WHERE id = 1"), "a\nb\nc");
+    size_t n;
+    char *rej = lh_read_file(o.reject_path, &n);
+    assert_string_equal(rej, "3,bad,-3\n");
+    free(rej);
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s.log", o.reject_path);
+    char *log = lh_read_file(logp, &n);
+    assert_contains(log, "ml.csv:6: [23514]");
+    free(log);
+}
+
+static void too_many_rejects_rolls_back(void **state) {
+    (void)state;
+    reset_tables();
+    const char *csv = "id,name,qty\n1,a,1\nx,b,2\n3,c,3\ny,d,4\nz,e,5\n6,f,6\n";
+    const char *p = lh_text("many.csv", csv);
+    pgetl_load_options o = lh_opts("rj");
+    o.max_errors = 2;
+    o.reject_path = reject_path("many.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_EREJECTS);
+    assert_false(st.committed);
+    assert_true(st.rows_rejected > 2);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj"), 0);
+    /* The reject file is kept for diagnosis even though nothing was committed. */
+    size_t n;
+    char *rej = lh_read_file(o.reject_path, &n);
+    assert_non_null(rej);
+    assert_contains(rej, "x,b,2\n");
+    free(rej);
+    /* Exactly at the limit: commits. */
+    o.max_errors = 3;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    lh_check_stats(&st);
+    assert_int_equal(st.rows_rejected, 3);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj"), 3);
+}
+
+static void foreign_key_bisection(void **state) {
+    /* FK errors come at the end of the COPY statement with no line: found by bisection. */
+    (void)state;
+    reset_tables();
+    harness_sql(lh_pg, "CREATE TABLE rj_parent (id int PRIMARY KEY)");
+    harness_sql(lh_pg, "INSERT INTO rj_parent SELECT generate_series(1, 100)");
+    harness_sql(lh_pg, "CREATE TABLE rj_child (id int, parent int REFERENCES rj_parent)");
+    char path[512];
+    snprintf(path, sizeof path, "%s/fk.csv", lh_dir);
+    FILE *f = fopen(path, "w");
+    fputs("id,parent\n", f);
+    for (int i = 1; i <= 200; i++)
+        fprintf(f, "%d,%d\n", i, (i == 37 || i == 150) ? 1000 + i : (i % 100) + 1);
+    fclose(f);
+    pgetl_load_options o = lh_opts("rj_child");
+    o.max_errors = 5;
+    o.batch_rows = 64;
+    o.reject_path = reject_path("fk.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(path, &o, &st, &err), &err);
+    lh_check_stats(&st);
+    assert_int_equal(st.rows_rejected, 2);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj_child"), 198);
+    size_t n;
+    char *rej = lh_read_file(o.reject_path, &n);
+    assert_string_equal(rej, "37,1037\n150,1150\n");
+    free(rej);
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s.log", o.reject_path);
+    char *log = lh_read_file(logp, &n);
+    assert_contains(log, "fk.csv:38: [23503]");
+    assert_contains(log, "fk.csv:151: [23503]");
+    free(log);
+}
+
+static void no_reject_path_counts_only(void **state) {
+    (void)state;
+    reset_tables();
+    const char *p = lh_text("np.csv", "id,name,qty\n1,a,1\nbad,b,2\n");
+    pgetl_load_options o = lh_opts("rj");
+    o.max_errors = 1;
+    pgetl_load_stats st;
+    pgetl_error err;
+    harness_log *log = harness_log_capture(PGETL_LOG_WARN);
+    pgetl_code rc = lh_load1(p, &o, &st, &err);
+    harness_log_restore();
+    assert_pgetl_ok(rc, &err);
+    lh_check_stats(&st);
+    assert_int_equal(st.rows_rejected, 1);
+    assert_contains(log->text, "event=load_reject");
+    assert_contains(log->text, "line=3");
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj"), 1);
+}
+
+static void clean_load_leaves_no_reject_file(void **state) {
+    (void)state;
+    reset_tables();
+    const char *p = lh_text("clean.csv", "id,name,qty\n1,a,1\n");
+    pgetl_load_options o = lh_opts("rj");
+    o.max_errors = 1;
+    o.reject_path = reject_path("clean.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    assert_int_equal(access(o.reject_path, F_OK), -1);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(rejects_written_verbatim),
+        cmocka_unit_test(multiline_row_first_in_batch),
+        cmocka_unit_test(too_many_rejects_rolls_back),
+        cmocka_unit_test(foreign_key_bisection),
+        cmocka_unit_test(no_reject_path_counts_only),
+        cmocka_unit_test(clean_load_leaves_no_reject_file),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, lh_setup, lh_teardown);
+}
