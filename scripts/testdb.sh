@@ -81,6 +81,7 @@ port = $port
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$d/sock'
 max_connections = 300
+max_prepared_transactions = 64
 shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
