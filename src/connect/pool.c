@@ -3,6 +3,7 @@
  * note (why one mutex, a slot array, a LIFO idle stack and FIFO hand-off) is
  * in pool_int.h; the maintenance thread is in pool_maint.c.
  */
+#define _GNU_SOURCE /* sem_clockwait: a semaphore wait on CLOCK_MONOTONIC */
 #include "connect/pool_int.h"
 
 #include <errno.h>
@@ -54,21 +55,33 @@ static void take_slot(pgetl_pool *pool, pgetl_pool_slot *s, const char *file, in
 
 /* ---- shared with pool_maint.c ------------------------------------------------ */
 
-void pgetl__pool_place(pgetl_pool *pool, pgetl_pool_slot *s, int64_t now) {
+pgetl_pool_waiter *pgetl__pool_place(pgetl_pool *pool, pgetl_pool_slot *s, int64_t now) {
     s->idle_since_ns = now;
     pgetl_pool_waiter *w = pool->head;
     if (w) {
+        /* The waiter's whole bookkeeping happens here, so that once woken
+         * it returns without touching the pool again. */
         pool->head = w->next;
         if (!pool->head)
             pool->tail = NULL;
         pool->n_queued--;
+        pool->n_waiting--;
+        pool->acquired++;
+        pool->wait_ns += now > w->start_ns ? now - w->start_ns : 0;
         take_slot(pool, s, w->file, w->line, now);
-        w->slot = s;
-        pthread_cond_signal(&w->cv);
-        return;
+        atomic_store_explicit(&w->slot, s, memory_order_release);
+        return w;
     }
     s->state = PGETL_SLOT_IDLE;
     pool->idle[pool->n_idle++] = s;
+    return NULL;
+}
+
+void pgetl__pool_wake(pgetl_pool_waiter *w) {
+    /* glibc's sem_post touches the semaphore only in its atomic increment,
+     * so the waiter may return (and its stack frame go) right after. */
+    if (w)
+        sem_post(&w->sem);
 }
 
 void pgetl__pool_fail_waiters(pgetl_pool *pool, pgetl_code code) {
@@ -76,7 +89,8 @@ void pgetl__pool_fail_waiters(pgetl_pool *pool, pgetl_code code) {
         pgetl_pool_waiter *next = w->next;
         w->fail = code;
         w->next = NULL;
-        pthread_cond_signal(&w->cv);
+        /* Failed waiters take mu to leave, so posting under it is safe. */
+        sem_post(&w->sem);
         w = next;
     }
     pool->head = pool->tail = NULL;
@@ -186,7 +200,7 @@ static pgetl_code open_initial(pgetl_pool *pool, pgetl_error *err) {
         if (rc != PGETL_OK)
             return rc;
         PQsetNoticeReceiver(s->conn.pg, pgetl__pool_notice_receiver, s);
-        int64_t now = pgetl__now_ns();
+        int64_t now = pgetl__pool_clock_ns();
         s->opened_ns = now;
         s->dsn_gen = pool->dsn_gen;
         s->expires_ns = 0;
@@ -313,13 +327,18 @@ static pgetl_code fail_down(pgetl_pool *pool, pgetl_error *err) {
                            pool->cfg.reconnect_timeout_s, pool->last_err.message);
 }
 
-/* Queues the caller and waits for a hand-off. Caller holds mu. */
+/*
+ * Queues the caller and waits for a hand-off. Called with mu held; returns
+ * with mu released. A served waiter sleeps on its semaphore once and
+ * returns without the lock (see pgetl_pool_waiter).
+ */
 static pgetl_code wait_turn(pgetl_pool *pool, const char *file, int line,
                             pgetl_pool_slot **slot_out, pgetl_error *err) {
     int64_t start = pgetl__now_ns();
     int64_t deadline = start + (int64_t)(pool->cfg.acquire_timeout_s * 1e9);
-    pgetl_pool_waiter w = {.file = file, .line = line};
-    pthread_cond_init(&w.cv, &pool->cond_attr);
+    pgetl_pool_waiter w = {.file = file, .line = line, .start_ns = pgetl__pool_clock_ns()};
+    sem_init(&w.sem, 0, 0);
+    atomic_init(&w.slot, NULL);
     if (pool->tail)
         pool->tail->next = &w;
     else
@@ -330,41 +349,67 @@ static pgetl_code wait_turn(pgetl_pool *pool, const char *file, int line,
     /* Growth is the maintenance thread's job; tell it someone is waiting. */
     if (pool->n_open < pool->cfg.pool_max)
         pthread_cond_signal(&pool->maint_cv);
+    pthread_mutex_unlock(&pool->mu);
 
     struct timespec ts = abs_deadline(deadline);
-    while (!w.slot && w.fail == PGETL_OK) {
-        int rc = pthread_cond_timedwait(&w.cv, &pool->mu, &ts);
-        if (rc == ETIMEDOUT && !w.slot && w.fail == PGETL_OK) {
+    int r;
+    while ((r = sem_clockwait(&w.sem, CLOCK_MONOTONIC, &ts)) != 0 && errno == EINTR) {
+    }
+    bool locked = false;
+    if (r != 0) {
+        /* Timed out, unless a hand-off or failure raced with the timeout:
+         * then its post is due, and must land before this frame goes. */
+        pthread_mutex_lock(&pool->mu);
+        locked = true;
+        if (atomic_load_explicit(&w.slot, memory_order_acquire) || w.fail != PGETL_OK) {
+            pthread_mutex_unlock(&pool->mu);
+            locked = false;
+            while (sem_wait(&w.sem) != 0 && errno == EINTR) {
+            }
+        } else {
             unlink_waiter(pool, &w);
-            break;
         }
     }
+    pgetl_pool_slot *s = atomic_load_explicit(&w.slot, memory_order_acquire);
+    if (s) {
+        /* pgetl__pool_place did the bookkeeping. */
+        if (locked)
+            pthread_mutex_unlock(&pool->mu);
+        sem_destroy(&w.sem);
+        *slot_out = s;
+        return PGETL_OK;
+    }
+    if (!locked)
+        pthread_mutex_lock(&pool->mu);
+    sem_destroy(&w.sem);
     int64_t now = pgetl__now_ns();
     pool->n_waiting--;
     pool->wait_ns += now - start;
     if (pool->n_waiting == 0)
         pthread_cond_broadcast(&pool->drain_cv);
-    pthread_cond_destroy(&w.cv);
-
-    if (w.slot) {
-        *slot_out = w.slot;
-        return PGETL_OK;
+    pgetl_code rc;
+    if (w.fail == PGETL_ECLOSED) {
+        rc = pgetl_error_set(err, PGETL_ECLOSED, "pool closed while waiting for a connection");
+    } else if (w.fail == PGETL_ECONNECT) {
+        rc = fail_down(pool, err);
+    } else {
+        pool->timeouts++;
+        /* The configured timeout, not the measured wait: it is what the
+         * caller set and recognises; the two differ only by scheduling. */
+        double waited = pool->cfg.acquire_timeout_s;
+        if (pool->fail_since_ns)
+            rc = pgetl_error_set(err, PGETL_ETIMEOUT,
+                                 "pool exhausted: waited %.1f s, %d of %d in use; "
+                                 "last connection attempt failed: %s",
+                                 waited, pool->n_out, pool->cfg.pool_max,
+                                 pool->last_err.message);
+        else
+            rc = pgetl_error_set(err, PGETL_ETIMEOUT,
+                                 "pool exhausted: waited %.1f s, %d of %d in use", waited,
+                                 pool->n_out, pool->cfg.pool_max);
     }
-    if (w.fail == PGETL_ECLOSED)
-        return pgetl_error_set(err, PGETL_ECLOSED, "pool closed while waiting for a connection");
-    if (w.fail == PGETL_ECONNECT)
-        return fail_down(pool, err);
-    pool->timeouts++;
-    /* The configured timeout, not the measured wait: it is what the caller
-     * set and recognises, and the measured one differs only by scheduling. */
-    double waited = pool->cfg.acquire_timeout_s;
-    if (pool->fail_since_ns)
-        return pgetl_error_set(err, PGETL_ETIMEOUT,
-                               "pool exhausted: waited %.1f s, %d of %d in use; "
-                               "last connection attempt failed: %s",
-                               waited, pool->n_out, pool->cfg.pool_max, pool->last_err.message);
-    return pgetl_error_set(err, PGETL_ETIMEOUT, "pool exhausted: waited %.1f s, %d of %d in use",
-                           waited, pool->n_out, pool->cfg.pool_max);
+    pthread_mutex_unlock(&pool->mu);
+    return rc;
 }
 
 pgetl_code pgetl_pool_acquire_at(pgetl_pool *pool, const char *file, int line,
@@ -375,49 +420,51 @@ pgetl_code pgetl_pool_acquire_at(pgetl_pool *pool, const char *file, int line,
     if (!pool)
         return pgetl_error_set(err, PGETL_EINVAL, "pgetl_pool_acquire: pool is NULL");
 
+again:
     pthread_mutex_lock(&pool->mu);
     for (;;) {
+        pgetl_code rc;
         if (pool->closed) {
-            pthread_mutex_unlock(&pool->mu);
-            return pgetl_error_set(err, PGETL_ECLOSED, "pool is closed");
-        }
-        pgetl_pool_slot *s = NULL;
-        int64_t now = pgetl__now_ns();
-        if (pool->n_idle > 0 && !pool->head) {
-            s = pool->idle[--pool->n_idle];
-            take_slot(pool, s, file, line, now);
+            rc = pgetl_error_set(err, PGETL_ECLOSED, "pool is closed");
+        } else if (pool->n_idle > 0 && !pool->head) {
+            break;
+        } else if (pool->down) {
+            pool->want_conn = true;
+            pthread_cond_signal(&pool->maint_cv);
+            rc = fail_down(pool, err);
+        } else if (pool->cfg.max_waiters > 0 && pool->n_queued >= pool->cfg.max_waiters) {
+            pool->rejected++;
+            rc = pgetl_error_set(err, PGETL_EEXHAUSTED,
+                                 "pool exhausted: %d callers already waiting (max_waiters %d), "
+                                 "%d of %d in use",
+                                 pool->n_queued, pool->cfg.max_waiters, pool->n_out,
+                                 pool->cfg.pool_max);
         } else {
-            pgetl_code rc;
-            if (pool->down) {
-                pool->want_conn = true;
-                pthread_cond_signal(&pool->maint_cv);
-                rc = fail_down(pool, err);
-            } else if (pool->cfg.max_waiters > 0 && pool->n_queued >= pool->cfg.max_waiters) {
-                pool->rejected++;
-                rc = pgetl_error_set(err, PGETL_EEXHAUSTED,
-                                     "pool exhausted: %d callers already waiting (max_waiters "
-                                     "%d), %d of %d in use",
-                                     pool->n_queued, pool->cfg.max_waiters, pool->n_out,
-                                     pool->cfg.pool_max);
-            } else {
-                rc = wait_turn(pool, file, line, &s, err);
-            }
-            if (rc != PGETL_OK) {
-                pthread_mutex_unlock(&pool->mu);
-                return rc;
-            }
-            now = pgetl__now_ns();
+            /* A handed-over connection was just released or opened: it
+             * needs no check. */
+            pgetl_pool_slot *s = NULL;
+            rc = wait_turn(pool, file, line, &s, err);
+            if (rc == PGETL_OK)
+                *conn_out = &s->conn;
+            return rc;
         }
-        bool fresh = s->dsn_gen == pool->dsn_gen && (!s->expires_ns || now < s->expires_ns) &&
-                     now - s->idle_since_ns < PGETL_POOL_CHECK_AFTER_NS;
-        if (fresh) {
+        pthread_mutex_unlock(&pool->mu);
+        return rc;
+    }
+
+    /* An idle connection: the hottest one, top of the stack. */
+    {
+        int64_t now = pgetl__pool_clock_ns();
+        pgetl_pool_slot *s = pool->idle[--pool->n_idle];
+        take_slot(pool, s, file, line, now);
+        bool retire = s->dsn_gen != pool->dsn_gen || (s->expires_ns && now >= s->expires_ns);
+        if (!retire && now - s->idle_since_ns < PGETL_POOL_CHECK_AFTER_NS) {
             pool->acquired++;
             pthread_mutex_unlock(&pool->mu);
             *conn_out = &s->conn;
             return PGETL_OK;
         }
-        /* The slot is ours (OUT), so the checks can run without the lock. */
-        bool retire = s->dsn_gen != pool->dsn_gen || (s->expires_ns && now >= s->expires_ns);
+        /* The slot is ours (OUT), so the check runs without the lock. */
         pthread_mutex_unlock(&pool->mu);
         bool alive = !retire && pgetl__pool_conn_alive(s);
         pthread_mutex_lock(&pool->mu);
@@ -436,7 +483,7 @@ pgetl_code pgetl_pool_acquire_at(pgetl_pool *pool, const char *file, int line,
         PGconn *pg = pgetl__pool_slot_clear(pool, s);
         pthread_mutex_unlock(&pool->mu);
         PQfinish(pg);
-        pthread_mutex_lock(&pool->mu);
+        goto again; /* the next idle one, or queue */
     }
 }
 
@@ -466,7 +513,7 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
         keep = false;
         bad = lost = true;
         log_slot(PGETL_LOG_WARN, "pool_release_broken", s,
-                 "connection given back broken; closing it", pgetl__now_ns());
+                 "connection given back broken; closing it", pgetl__pool_clock_ns());
     } else if (t != PQTRANS_IDLE) {
         bad = true;
         char msg[160];
@@ -480,7 +527,7 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
             snprintf(msg, sizeof msg, "connection given back %s; rolling back (caller bug)",
                      txn_name(t));
         }
-        log_slot(PGETL_LOG_WARN, "pool_release_in_transaction", s, msg, pgetl__now_ns());
+        log_slot(PGETL_LOG_WARN, "pool_release_in_transaction", s, msg, pgetl__pool_clock_ns());
         if (keep) {
             PGresult *r = PQexec(pg, "ROLLBACK");
             keep = PQresultStatus(r) == PGRES_COMMAND_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
@@ -489,7 +536,7 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
     }
 
     pthread_mutex_lock(&pool->mu);
-    int64_t now = pgetl__now_ns();
+    int64_t now = pgetl__pool_clock_ns();
     if (keep && (pool->closed || s->dsn_gen != pool->dsn_gen ||
                  (s->expires_ns && now >= s->expires_ns)))
         keep = false;
@@ -499,22 +546,57 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
     if (lost)
         pool->lost++;
     PGconn *dead = NULL;
+    pgetl_pool_waiter *w = NULL;
     if (keep)
-        pgetl__pool_place(pool, s, now);
+        w = pgetl__pool_place(pool, s, now);
     else
         dead = pgetl__pool_slot_clear(pool, s);
     bool free_now = pool->destroyed && pool->n_out == 0 && !pool->freeing;
     if (free_now)
         pool->freeing = true;
     pthread_mutex_unlock(&pool->mu);
+    pgetl__pool_wake(w);
     PQfinish(dead);
     if (free_now)
         pool_free(pool);
 }
 
-static void release_impl(pgetl_pool *hint, pgetl_conn *conn) {
-    if (!conn)
+/*
+ * Called with pool->mu held and, when `registry` is set, the registry's read
+ * lock; releases both.
+ */
+static void release_owned(pgetl_pool *pool, pgetl_pool_slot *s, bool registry) {
+    if (s->state != PGETL_SLOT_OUT) {
+        pthread_mutex_unlock(&pool->mu);
+        if (registry)
+            pgetl__pool_registry_unlock();
+        log_simple(PGETL_LOG_WARN, "pool_release_twice",
+                   "release of a connection that is not out (released twice?); ignored");
         return;
+    }
+    PGconn *pg = s->conn.pg;
+    int64_t now = pgetl__pool_clock_ns();
+    /* Fast path: nothing borrowed, healthy, idle, still current. The caller
+     * owns the connection, so reading its libpq state here is race-free. */
+    if (!s->conn.detach && !pool->closed && !s->server_fatal && PQstatus(pg) == CONNECTION_OK &&
+        PQtransactionStatus(pg) == PQTRANS_IDLE && s->dsn_gen == pool->dsn_gen &&
+        (!s->expires_ns || now < s->expires_ns)) {
+        pool->n_out--;
+        pgetl_pool_waiter *w = pgetl__pool_place(pool, s, now);
+        pthread_mutex_unlock(&pool->mu);
+        if (registry)
+            pgetl__pool_registry_unlock();
+        pgetl__pool_wake(w);
+        return;
+    }
+    s->state = PGETL_SLOT_RETURNING;
+    pthread_mutex_unlock(&pool->mu);
+    if (registry)
+        pgetl__pool_registry_unlock();
+    release_slow(pool, s);
+}
+
+static void release_via_registry(pgetl_pool *hint, pgetl_conn *conn) {
     bool hint_known = false;
     pgetl_pool *pool = pgetl__pool_registry_find(conn, &hint_known, hint);
     if (!pool) {
@@ -529,40 +611,28 @@ static void release_impl(pgetl_pool *hint, pgetl_conn *conn) {
                    hint_known ? "connection released to the wrong pool; returning it to its own"
                               : "connection released to a pool that no longer exists; returning "
                                 "it to its own");
-    pgetl_pool_slot *s = (pgetl_pool_slot *)conn;
     pthread_mutex_lock(&pool->mu);
-    if (s->state != PGETL_SLOT_OUT) {
-        pthread_mutex_unlock(&pool->mu);
-        pgetl__pool_registry_unlock();
-        log_simple(PGETL_LOG_WARN, "pool_release_twice",
-                   "release of a connection that is not out (released twice?); ignored");
-        return;
-    }
-    PGconn *pg = s->conn.pg;
-    int64_t now = pgetl__now_ns();
-    /* Fast path: nothing borrowed, healthy, idle, still current. The caller
-     * owns the connection, so reading its libpq state here is race-free. */
-    if (!conn->detach && !pool->closed && !s->server_fatal && PQstatus(pg) == CONNECTION_OK &&
-        PQtransactionStatus(pg) == PQTRANS_IDLE && s->dsn_gen == pool->dsn_gen &&
-        (!s->expires_ns || now < s->expires_ns)) {
-        pool->n_out--;
-        pgetl__pool_place(pool, s, now);
-        pthread_mutex_unlock(&pool->mu);
-        pgetl__pool_registry_unlock();
-        return;
-    }
-    s->state = PGETL_SLOT_RETURNING;
-    pthread_mutex_unlock(&pool->mu);
-    pgetl__pool_registry_unlock();
-    release_slow(pool, s);
+    release_owned(pool, (pgetl_pool_slot *)conn, true);
 }
 
 void pgetl_pool_release(pgetl_pool *pool, pgetl_conn *conn) {
-    release_impl(pool, conn);
+    if (!conn)
+        return;
+    /* The common case, the caller's own pool: an address test on the
+     * caller's handle, no registry lock. The handle is valid by contract
+     * (not destroyed, or destroyed with this connection still out, which
+     * keeps it alive). Everything else goes through the registry. */
+    if (pool && pgetl__pool_owns(pool, conn)) {
+        pthread_mutex_lock(&pool->mu);
+        release_owned(pool, (pgetl_pool_slot *)conn, false);
+        return;
+    }
+    release_via_registry(pool, conn);
 }
 
 void pgetl_release_connection(pgetl_conn *conn) {
-    release_impl(NULL, conn);
+    if (conn)
+        release_via_registry(NULL, conn);
 }
 
 /* ---- DSN rotation, stats --------------------------------------------------- */
@@ -634,7 +704,7 @@ int pgetl_pool_close(pgetl_pool *pool) {
         pool->closed = true;
         pgetl__pool_fail_waiters(pool, PGETL_ECLOSED);
         close_all_idle(pool);
-        int64_t now = pgetl__now_ns();
+        int64_t now = pgetl__pool_clock_ns();
         for (int i = 0; i < pool->cfg.pool_max; i++) {
             pgetl_pool_slot *s = &pool->slots[i];
             if (s->state == PGETL_SLOT_OUT || s->state == PGETL_SLOT_RETURNING)

@@ -141,7 +141,8 @@ static void on_opened(pgetl_pool *pool, pgetl_pool_slot *s, PGconn *pg, uint32_t
         PQfinish(pgetl__pool_slot_clear(pool, s));
         return;
     }
-    pgetl__pool_place(pool, s, now);
+    /* Posting under mu is fine here: this thread is not on the hot path. */
+    pgetl__pool_wake(pgetl__pool_place(pool, s, now));
 }
 
 /* Opens one connection with the lock dropped. Caller holds mu. */
@@ -169,7 +170,7 @@ static void open_one(pgetl_pool *pool) {
 
     pthread_mutex_lock(&pool->mu);
     pool->n_opening--;
-    int64_t now = pgetl__now_ns();
+    int64_t now = pgetl__pool_clock_ns();
     if (rc == PGETL_OK) {
         on_opened(pool, s, pg, gen, now);
         return;
@@ -184,7 +185,7 @@ void *pgetl__pool_maint_main(void *arg) {
     pthread_mutex_lock(&pool->mu);
     int64_t next_housekeep = 0;
     while (!pool->closed) {
-        int64_t now = pgetl__now_ns();
+        int64_t now = pgetl__pool_clock_ns();
         if (now >= next_housekeep) {
             housekeep(pool, now);
             next_housekeep = now + pool->tick_ns;

@@ -33,7 +33,7 @@ void pgetl__pool_registry_remove(pgetl_pool *pool) {
     pthread_rwlock_unlock(&registry_lock);
 }
 
-static bool owns(const pgetl_pool *pool, const pgetl_conn *conn) {
+bool pgetl__pool_owns(const pgetl_pool *pool, const pgetl_conn *conn) {
     uintptr_t base = (uintptr_t)pool->slots;
     uintptr_t p = (uintptr_t)conn;
     if (p < base)
@@ -51,7 +51,7 @@ pgetl_pool *pgetl__pool_registry_find(const pgetl_conn *conn, bool *hint_known,
     for (pgetl_pool *p = registry_head; p; p = p->reg_next) {
         if (p == hint)
             known = true;
-        if (!found && owns(p, conn))
+        if (!found && pgetl__pool_owns(p, conn))
             found = p;
         if (found && (known || !hint))
             break;
