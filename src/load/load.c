@@ -322,6 +322,12 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
         }
         return PGETL_OK;
     }
+    pgetl_logline l;
+    if (pgetl__log_begin(&l, PGETL_LOG_INFO, "load_commit")) {
+        pgetl__log_str(&l, "mode", run->nconns == 1 ? "single" : run->prepared ? "2pc" : "sequential");
+        pgetl__log_int(&l, "connections", run->nconns);
+        pgetl__log_end(&l);
+    }
     if (run->nconns == 1)
         return pgetl_commit(run->conns[0], err);
     if (run->prepared) {

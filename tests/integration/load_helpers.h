@@ -37,7 +37,7 @@ static int lh_teardown(void **state) {
 }
 
 /* Writes n bytes to <dir>/name; returns the path (static, rotating buffers). */
-static const char *lh_file(const char *name, const void *data, size_t n) {
+static inline const char *lh_file(const char *name, const void *data, size_t n) {
     static char paths[8][512];
     static int next;
     char *p = paths[next++ % 8];
@@ -50,11 +50,11 @@ static const char *lh_file(const char *name, const void *data, size_t n) {
     return p;
 }
 
-static const char *lh_text(const char *name, const char *text) {
+static inline const char *lh_text(const char *name, const char *text) {
     return lh_file(name, text, strlen(text));
 }
 
-static pgetl_load_options lh_opts(const char *table) {
+static inline pgetl_load_options lh_opts(const char *table) {
     pgetl_load_options o;
     pgetl_load_options_init(&o);
     o.table = table;
@@ -62,7 +62,7 @@ static pgetl_load_options lh_opts(const char *table) {
 }
 
 /* Loads one file; returns the code, fills stats and err. */
-static pgetl_code lh_load1(const char *path, const pgetl_load_options *o, pgetl_load_stats *st,
+static inline pgetl_code lh_load1(const char *path, const pgetl_load_options *o, pgetl_load_stats *st,
                            pgetl_error *err) {
     const char *paths[1] = {path};
     return pgetl_load_files(lh_pool, paths, 1, o, st, err);
