@@ -110,6 +110,14 @@ bool cli_summary_write_json(FILE *out, const cli_summary *s);
 /* Writes text as a JSON string literal (quotes, escapes, invalid UTF-8 -> U+FFFD). */
 void cli_json_string(FILE *out, const char *text);
 
+/* ---- logsink.c: library log lines on stderr ---------------------------- */
+
+/*
+ * Default: WARN and up, minus per-row/per-load events the summary shows (and
+ * minus per-row rejects when a reject file holds them); verbose: INFO and up.
+ */
+void cli_log_install(bool verbose, bool rejects_in_file);
+
 /* Sub-commands: argc/argv start at the sub-command's name. */
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_load(int argc, char **argv);

@@ -236,6 +236,7 @@ int cli_cmd_export(int argc, char **argv) {
     int code = parse_args(&a, argc, argv);
     if (code >= 0)
         return code;
+    cli_log_install(false, false);
 
     FILE *json = NULL;
     if (a.summary_json && !(json = fopen(a.summary_json, "w"))) {

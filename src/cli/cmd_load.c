@@ -56,6 +56,7 @@ static void usage(FILE *out) {
         "  --convert MODE        auto (default): convert to binary COPY on the client\n"
         "                        when that is faster; never: send the bytes as they are;\n"
         "                        always: convert wherever the column types allow\n"
+        "  -v, --verbose         also print the library's log (every rejected row, ...)\n"
         "  -h, --help            this text\n"
         "\n"
         "Output: the summary (files, rows read/loaded/rejected, bytes, seconds,\n"
@@ -91,7 +92,8 @@ enum {
     OPT_SUMMARY,
     OPT_DRY_RUN,
     OPT_CONVERT,
-    OPT_DSN
+    OPT_DSN,
+    OPT_VERBOSE
 };
 
 static const struct option long_opts[] = {
@@ -116,6 +118,7 @@ static const struct option long_opts[] = {
     {"summary-json", required_argument, NULL, OPT_SUMMARY},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"convert", required_argument, NULL, OPT_CONVERT},
+    {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -127,6 +130,7 @@ static const struct option long_opts[] = {
 typedef struct load_args {
     const char *dsn;
     const char *summary_json;
+    bool verbose;
     cli_progress_mode progress;
     bool quote_set, escape_set;
     pgetl_load_options o;
@@ -246,6 +250,9 @@ static bool take_option(load_args *a, int c, const char *val) {
     case OPT_DRY_RUN:
         a->o.dry_run = true;
         return true;
+    case 'v':
+        a->verbose = true;
+        return true;
     case OPT_CONVERT:
         if ((i = cli_parse_choice("--convert", val, converts)) < 0)
             return false;
@@ -352,7 +359,7 @@ static int parse_args(load_args *a, int argc, char **argv) {
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":t:c:f:d:j:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:c:f:d:j:hv", long_opts, NULL)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return CLI_EXIT_OK;
@@ -421,6 +428,7 @@ int cli_cmd_load(int argc, char **argv) {
         free(a.columns);
         return code;
     }
+    cli_log_install(a.verbose, a.o.reject_path != NULL);
     if (!check_inputs(&a)) {
         free(a.columns);
         return CLI_EXIT_FAILED;

@@ -23,7 +23,7 @@ while i < len(data):
     if c == 0x22:
         inq = not inq
     elif c == 0x0A and not inq:
-        if rec in want:
+        if rec + 1 in want:  # rec counts data rows before this one
             out.append(data[start:i + 1])
         rec += 1
         start = i + 1
