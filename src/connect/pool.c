@@ -197,8 +197,14 @@ static pgetl_code open_initial(pgetl_pool *pool, pgetl_error *err) {
     for (int i = 0; i < pool->cfg.pool_min; i++) {
         pgetl_pool_slot *s = &pool->slots[i];
         pgetl_code rc = pgetl__conn_open(pool->dsn, &pool->cfg, &s->conn.pg, err);
-        if (rc != PGETL_OK)
+        if (rc != PGETL_OK) {
+            if (err) {
+                char clean[PGETL_ERROR_MESSAGE_SIZE];
+                pgetl__dsn_scrub(pool->dsn, err->message, clean, sizeof clean);
+                memcpy(err->message, clean, sizeof err->message);
+            }
             return rc;
+        }
         PQsetNoticeReceiver(s->conn.pg, pgetl__pool_notice_receiver, s);
         int64_t now = pgetl__pool_clock_ns();
         s->opened_ns = now;

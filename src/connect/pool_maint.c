@@ -166,6 +166,12 @@ static void open_one(pgetl_pool *pool) {
     PGconn *pg = NULL;
     pgetl_code rc = dsn ? pgetl__conn_open(dsn, &cfg, &pg, &e)
                         : pgetl__error_oom(&e, "pool: opening a connection");
+    if (rc != PGETL_OK && dsn) {
+        /* The message is kept and shown to later callers: never a password. */
+        char clean[PGETL_ERROR_MESSAGE_SIZE];
+        pgetl__dsn_scrub(dsn, e.message, clean, sizeof clean);
+        memcpy(e.message, clean, sizeof e.message);
+    }
     pgetl__free(dsn);
 
     pthread_mutex_lock(&pool->mu);

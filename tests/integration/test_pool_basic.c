@@ -6,6 +6,8 @@
  */
 #include "pool_helpers.h"
 
+#include "connect/connect.h"
+
 #include <math.h>
 #include <stdatomic.h>
 
@@ -149,6 +151,54 @@ static void rollback_on_release(void **state) {
     pgetl_pool_destroy(pool);
     harness_sql(pg, "DROP TABLE pool_rb");
     PQfinish(pg);
+}
+
+typedef struct detach_probe {
+    pgetl_conn *conn;
+    int calls;
+    pgetl_txn_state state_seen;
+} detach_probe;
+
+static void on_detach(void *arg) {
+    detach_probe *p = arg;
+    p->calls++;
+    p->state_seen = pgetl_conn_txn_state(p->conn);
+}
+
+/* A borrower (an Arrow stream) is detached before anything else happens to
+ * the connection on release: before the rollback, exactly once. */
+static void release_runs_detach_first(void **state) {
+    (void)state;
+    char app[64];
+    ph_app("detach", app, sizeof app);
+    pgetl_config cfg = ph_config(app, 1, 1);
+    pgetl_pool *pool = make_pool(&cfg);
+    harness_log_capture(PGETL_LOG_ERROR);
+    pgetl_conn *c = get(pool);
+    detach_probe probe = {.conn = c};
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_begin(c, &err), &err);
+    pgetl__conn_set_detach(c, on_detach, &probe);
+    pgetl_pool_release(pool, c);
+    assert_int_equal(probe.calls, 1);
+    assert_int_equal(probe.state_seen, PGETL_TXN_INTRANS);
+    /* An idle connection with a borrower: detached too, then reused. */
+    c = get(pool);
+    assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_IDLE);
+    probe.conn = c;
+    pgetl__conn_set_detach(c, on_detach, &probe);
+    pgetl_pool_release(pool, c);
+    assert_int_equal(probe.calls, 2);
+    assert_int_equal(probe.state_seen, PGETL_TXN_IDLE);
+    c = get(pool);
+    pgetl_pool_release(pool, c);
+    assert_int_equal(probe.calls, 2); /* the hook was cleared */
+    harness_log_restore();
+    pgetl_pool_stats st;
+    pgetl_pool_get_stats(pool, &st);
+    assert_int_equal(st.returned_bad, 1);
+    assert_int_equal(st.opened, 1);
+    pgetl_pool_destroy(pool);
 }
 
 static void broken_conn_replaced(void **state) {
@@ -535,6 +585,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(opens_min_grows_to_max),
         cmocka_unit_test(autocommit_off_caller_commits),
         cmocka_unit_test(rollback_on_release),
+        cmocka_unit_test(release_runs_detach_first),
         cmocka_unit_test(broken_conn_replaced),
         cmocka_unit_test(exhausted_timeout_message),
         cmocka_unit_test(waiters_served_fifo),
