@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <pthread.h>
 
 typedef struct fixture {
     PGconn *pq;       /* autocommit libpq connection for setup and checks */
@@ -636,6 +637,49 @@ static void test_connection_lost_when_idle(void **state) {
     assert_false(e);
 }
 
+typedef struct reader_arg {
+    const pgetl_result *res;
+    int64_t sum;
+    int errors;
+} reader_arg;
+
+static void *read_all(void *p) {
+    reader_arg *a = p;
+    for (int64_t r = 0; r < pgetl_result_nrows(a->res); r++) {
+        int64_t v;
+        if (pgetl_result_get_int64(a->res, r, 0, &v, NULL) != PGETL_OK)
+            a->errors++;
+        else
+            a->sum += v;
+        if (!pgetl_result_get_by_name(a->res, r, "t", NULL))
+            a->errors++;
+    }
+    return NULL;
+}
+
+/* A result is immutable: several threads may read it at once and all see the same rows. */
+static void test_result_shared_by_threads(void **state) {
+    fixture *f = *state;
+    pgetl_error err;
+    pgetl_result *res = NULL;
+    assert_pgetl_ok(pgetl_fetchall(f->conn, "SELECT g, g::text AS t FROM generate_series(1, 20000) g",
+                                   0, NULL, &res, &err),
+                    &err);
+    pthread_t th[4];
+    reader_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (reader_arg){.res = res};
+        pthread_create(&th[i], NULL, read_all, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].errors, 0);
+        assert_int_equal(args[i].sum, 20000LL * 20001 / 2);
+    }
+    pgetl_result_free(res);
+    assert_pgetl_ok(pgetl_rollback(f->conn, &err), &err);
+}
+
 static void *fail_malloc(size_t n) {
     (void)n;
     return NULL;
@@ -684,6 +728,7 @@ static const struct CMUnitTest tests[] = {
     T(test_connection_lost),
     T(test_connection_lost_when_idle),
     T(test_fetchall_out_of_memory),
+    T(test_result_shared_by_threads),
 };
 
 PGETL_TEST_MAIN(tests)
