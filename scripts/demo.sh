@@ -35,7 +35,7 @@ echo "first lines (notes hold quotes, commas, line breaks and unicode; ~10% NULL
 head -4 "$DATA/events.csv"
 
 step "Creating the table"
-psql -X -q "$DSN" -c "DROP TABLE IF EXISTS bench_events" -c "$("$GEN" --sql)"
+PGOPTIONS="-c client_min_messages=warning" psql -X -q "$DSN" -c "DROP TABLE IF EXISTS bench_events" -c "$("$GEN" --sql)"
 psql -X "$DSN" -c "\\d bench_events"
 
 step "Loading it: pgetl load --table bench_events $DATA/events.csv"
