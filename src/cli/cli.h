@@ -118,6 +118,11 @@ void cli_json_string(FILE *out, const char *text);
  */
 void cli_log_install(bool verbose, bool rejects_in_file);
 
+/* ---- redact.c ------------------------------------------------------------ */
+
+/* Replaces every verbatim copy of dsn in err's texts with "(DSN not shown)". */
+void cli_error_hide_dsn(pgetl_error *err, const char *dsn);
+
 /* Sub-commands: argc/argv start at the sub-command's name. */
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_load(int argc, char **argv);

@@ -309,6 +309,7 @@ int cli_cmd_export(int argc, char **argv) {
         free(tmp);
     }
     code = rc == PGETL_OK ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+    cli_error_hide_dsn(&err, pgetl_config_dsn(&cfg));
     if (rc != PGETL_OK)
         cli_print_error(&err);
     cli_summary s = {

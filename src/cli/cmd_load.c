@@ -464,6 +464,7 @@ int cli_cmd_load(int argc, char **argv) {
         cli_progress_finish(&prog);
     }
     code = exit_code_for(rc, &st);
+    cli_error_hide_dsn(&err, pgetl_config_dsn(&cfg));
     if (rc != PGETL_OK) {
         cli_print_error(&err);
         if (pool && !st.committed)

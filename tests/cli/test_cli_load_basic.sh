@@ -38,6 +38,24 @@ expect_eq "$(sql "SELECT string_agg(coalesce(name, '<null>'), ';' ORDER BY id) F
     $'t;<null>;x\ty;<null>;it\'s' "tsv/text/--null/--quote"
 ok "tsv, text (\\N, \\t), --delimiter with --null, --quote with --columns"
 
+# --encoding: LATIN1 bytes arrive as UTF-8 text.
+sql "TRUNCATE $T"
+printf 'id,name,amount,day\n1,caf\xe9,1,2024-01-01\n' >"$WORK/latin1.csv"
+run "$PGETL" load --dsn "$DSN" --table "$T" --encoding LATIN1 "$WORK/latin1.csv"
+expect_rc 0
+expect_eq "$(sql "SELECT name FROM $T")" "café" "--encoding LATIN1"
+ok "--encoding LATIN1"
+
+# --columns with quoted names: case kept, commas inside quotes.
+Q=$(uname_table basic_q)
+sql "CREATE TABLE $Q (id int, \"Odd, Name\" text, plain text)"
+printf '1;x;y\n' >"$WORK/q.csv"
+run "$PGETL" load --dsn "$DSN" --table "$Q" --no-header --delimiter ';' --columns 'ID,"Odd, Name",PLAIN' "$WORK/q.csv"
+expect_rc 0
+expect_eq "$(sql "SELECT id || \"Odd, Name\" || plain FROM $Q")" "1xy" "--columns with quotes"
+sql "DROP TABLE $Q"
+ok "--columns: unquoted names fold, quoted names keep case and commas"
+
 sql "TRUNCATE $T"
 printf 'id,name,amount,day\n1,s,1,2024-01-01\n' | "$PGETL" load --dsn "$DSN" --table "$T" - >"$WORK/o" 2>"$WORK/e"
 expect_eq "$(vals)" '1|s|1|2024-01-01' "stdin"

@@ -28,6 +28,21 @@ for dsn in "$BAD_KV" "$BAD_URI"; do
 done
 ok "wrong password (key=value and URI): exit 1, message, never printed"
 
+# DSNs that do not even parse: a clear error, still without the password.
+for dsn in "host=127.0.0.1 port=$PORT password=$SECRET nosuchkey=1" \
+    "postgresql://pgetl_pw:$SECRET@127.0.0.1:$PORT/postgres?nosuchparam=1" \
+    "host='unterminated password=$SECRET" "postgresql://pgetl_pw:$SECRET@[::1"; do
+    run "$PGETL" load --dsn "$dsn" --table "$T" --summary-json "$WORK/s.json" "$WORK/a.csv"
+    expect_rc 1
+    [ -n "$ERR" ] || fail "no message for the bad DSN"
+    expect_not_contains "$OUT$ERR$(cat "$WORK/s.json")" "$SECRET" "load output for a bad DSN"
+    run "$PGETL" export --dsn "$dsn" --table "$T"
+    expect_rc 1
+    expect_not_contains "$OUT$ERR" "$SECRET" "export output for a bad DSN"
+done
+expect_rows "$T" 0 "bad DSNs"
+ok "unparseable DSNs: exit 1, a message, the password never printed"
+
 run "$PGETL" load --dsn "$PW_DSN" --table "$T" --summary-json "$WORK/s.json" "$WORK/a.csv"
 expect_rc 0
 expect_rows "$T" 1
