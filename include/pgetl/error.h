@@ -45,7 +45,8 @@ extern "C" {
     X(EABORTED, 16, "aborted by the caller")                                                       \
     X(ENOTFOUND, 17, "not found")                                                                  \
     X(EREJECTS, 18, "too many rejected rows")                                                      \
-    X(EARROW, 19, "the Arrow producer reported an error")
+    X(EARROW, 19, "the Arrow producer reported an error")                                        \
+    X(EAGAIN, 20, "operation in progress")
 
 typedef enum pgetl_code {
 #define PGETL_CODE_ENUM_(name, value, text) PGETL_##name = value,

@@ -21,6 +21,7 @@
 #include "pgetl/query.h"
 #include "pgetl/copy.h"
 #include "pgetl/load.h"
+#include "pgetl/session.h"
 
 #include <stddef.h>
 

@@ -1,0 +1,300 @@
+/*
+ * Non-blocking queries for event loops, on libpq's non-blocking mode.
+ *
+ * Design note. libpq does all protocol work; we only decide when to call it.
+ * A poll reads whatever arrived (PQconsumeInput), pushes queued output
+ * (PQflush, which returns 1 while the kernel buffer is full), and collects
+ * results while PQisBusy says a result can be had without waiting. What the
+ * caller must wait for follows libpq's own rule: with output pending, either
+ * readable or writable (the server may need us to read before it reads
+ * more); otherwise readable. Errors are kept on the operation, so polling a
+ * failed operation keeps returning the same error.
+ */
+#include "session/session_int.h"
+#include "sql/sql_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+
+enum { OP_RUNNING = 0, OP_DONE, OP_FAILED };
+
+struct pgetl_async {
+    pgetl_conn *conn;
+    PGconn *pg;
+    bool was_nonblocking;
+    int state;
+    bool copy_out;     /* a COPY TO was started by the statement: discard its data */
+    PGresult *result;  /* the last successful result, until taken             */
+    pgetl_error error; /* sticky                                              */
+    int64_t started_ns;
+};
+
+pgetl_code pgetl__async_nonblocking(PGconn *pg, bool *was_nonblocking, pgetl_error *err) {
+    *was_nonblocking = PQisnonblocking(pg) == 1;
+    if (!*was_nonblocking && PQsetnonblocking(pg, 1) != 0)
+        return pgetl__error_from_pg(err, NULL, pg, "PQsetnonblocking");
+    return PGETL_OK;
+}
+
+void pgetl__async_restore_mode(PGconn *pg, bool was_nonblocking) {
+    /* Switching back to blocking flushes whatever is still queued. */
+    if (PQstatus(pg) == CONNECTION_OK)
+        PQsetnonblocking(pg, was_nonblocking ? 1 : 0);
+}
+
+pgetl_code pgetl__async_pump(PGconn *pg, bool *flush_pending, const char *what, pgetl_error *err) {
+    *flush_pending = false;
+    if (PQconsumeInput(pg) == 0)
+        return pgetl__error_from_pg(err, NULL, pg, what);
+    int f = PQflush(pg);
+    if (f < 0)
+        return pgetl__error_from_pg(err, NULL, pg, what);
+    *flush_pending = f == 1;
+    return PGETL_OK;
+}
+
+void pgetl__async_drain(PGconn *pg) {
+    PGresult *r;
+    int guard = 0;
+    while ((r = PQgetResult(pg)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_COPY_IN) {
+            PQputCopyEnd(pg, "abandoned by pgetl");
+        } else if (st == PGRES_COPY_OUT) {
+            char *row;
+            while (PQgetCopyData(pg, &row, 0) > 0)
+                PQfreemem(row);
+        }
+        /* A broken connection may keep reporting; never loop forever. */
+        if (++guard > 1000 || PQstatus(pg) == CONNECTION_BAD)
+            break;
+    }
+}
+
+pgetl_code pgetl__result_wrap(PGresult *res, pgetl_result **out, pgetl_error *err) {
+    pgetl_result *r = pgetl__malloc(sizeof *r);
+    if (!r) {
+        PQclear(res);
+        return pgetl__error_oom(err, "result");
+    }
+    r->pg = res;
+    *out = r;
+    return PGETL_OK;
+}
+
+pgetl_code pgetl__async_wait(PGconn *pg, int want, const char *what, pgetl_error *err) {
+    struct pollfd p = {.fd = PQsocket(pg), .events = 0};
+    if (p.fd < 0)
+        return pgetl_error_set(err, PGETL_ECONNLOST, "%s: connection to the server lost", what);
+    if (want & PGETL_WANT_READ)
+        p.events |= POLLIN;
+    if (want & PGETL_WANT_WRITE)
+        p.events |= POLLOUT;
+    for (;;) {
+        int n = poll(&p, 1, -1);
+        if (n >= 0)
+            return PGETL_OK;
+        if (errno != EINTR)
+            return pgetl_error_set(err, PGETL_EIO, "%s: poll failed (errno %d)", what, errno);
+    }
+}
+
+int pgetl_async_socket(pgetl_conn *conn) {
+    PGconn *pg = pgetl__conn_pg(conn);
+    if (!pg || PQstatus(pg) != CONNECTION_OK)
+        return -1;
+    return PQsocket(pg);
+}
+
+pgetl_code pgetl_async_query_start(pgetl_conn *conn, const char *sql, int nparams,
+                                   const char *const *params, pgetl_async **op_out,
+                                   pgetl_error *err) {
+    if (!op_out)
+        return pgetl_error_set(err, PGETL_EINVAL, "async query: op_out is NULL");
+    *op_out = NULL;
+    PGconn *pg = pgetl__conn_pg(conn);
+    if (!pg || !sql)
+        return pgetl_error_set(err, PGETL_EINVAL, "async query: %s is NULL",
+                               pg ? "sql" : "connection");
+    if (nparams < 0 || (nparams > 0 && !params))
+        return pgetl_error_set(err, PGETL_EINVAL, "async query: %d parameters but params is NULL",
+                               nparams);
+    if (PQstatus(pg) != CONNECTION_OK)
+        return pgetl_error_set(err, PGETL_ECONNLOST, "async query: connection to the server lost");
+    if (PQtransactionStatus(pg) == PQTRANS_ACTIVE || PQisBusy(pg))
+        return pgetl_error_set(err, PGETL_ESTATE,
+                               "async query: the connection is busy with another command");
+    pgetl_async *op = pgetl__calloc(1, sizeof *op);
+    if (!op)
+        return pgetl__error_oom(err, "async query");
+    op->conn = conn;
+    op->pg = pg;
+    op->started_ns = pgetl__now_ns();
+    pgetl_code rc = pgetl__async_nonblocking(pg, &op->was_nonblocking, err);
+    if (rc != PGETL_OK) {
+        pgetl__free(op);
+        return rc;
+    }
+    /* In non-blocking mode this queues the message and tries one send. */
+    if (!PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        rc = pgetl__error_from_pg(err, NULL, pg, "async query");
+        pgetl__async_restore_mode(pg, op->was_nonblocking);
+        pgetl__free(op);
+        return rc;
+    }
+    *op_out = op;
+    return PGETL_OK;
+}
+
+static pgetl_code fail(pgetl_async *op, pgetl_error *err) {
+    op->state = OP_FAILED;
+    return pgetl__error_copy(err, &op->error);
+}
+
+/* Takes one result off libpq; returns false when the command is complete. */
+static bool take_result(pgetl_async *op, PGresult *r) {
+    if (!r)
+        return false;
+    ExecStatusType st = PQresultStatus(r);
+    switch (st) {
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK:
+    case PGRES_EMPTY_QUERY:
+        PQclear(op->result);
+        op->result = r;
+        return true;
+    case PGRES_COPY_IN:
+        PQclear(r);
+        PQputCopyEnd(op->pg, "COPY is not supported by pgetl_async_query; use pgetl_async_copy");
+        break;
+    case PGRES_COPY_OUT:
+        PQclear(r);
+        op->copy_out = true;
+        break;
+    default:
+        if (op->error.code == PGETL_OK)
+            pgetl__error_from_pg(&op->error, r, op->pg, "async query");
+        PQclear(r);
+        return true;
+    }
+    if (op->error.code == PGETL_OK)
+        pgetl_error_set(&op->error, PGETL_EUNSUPPORTED,
+                        "async query: COPY statements need pgetl_async_copy; the COPY was ended");
+    return true;
+}
+
+pgetl_code pgetl_async_poll(pgetl_async *op, int *want_out, pgetl_error *err) {
+    if (want_out)
+        *want_out = PGETL_WANT_NONE;
+    if (!op)
+        return pgetl_error_set(err, PGETL_EINVAL, "async poll: op is NULL");
+    if (op->state == OP_DONE)
+        return PGETL_OK;
+    if (op->state == OP_FAILED)
+        return pgetl__error_copy(err, &op->error);
+
+    bool pending;
+    if (pgetl__async_pump(op->pg, &pending, "async query", &op->error) != PGETL_OK)
+        return fail(op, err);
+    for (;;) {
+        if (op->copy_out) {
+            char *row;
+            int n;
+            while ((n = PQgetCopyData(op->pg, &row, 1)) > 0)
+                PQfreemem(row);
+            if (n == 0)
+                break; /* more copy data to come: wait for it */
+            op->copy_out = false;
+        }
+        if (PQisBusy(op->pg))
+            break;
+        if (!take_result(op, PQgetResult(op->pg))) {
+            if (op->error.code != PGETL_OK)
+                return fail(op, err);
+            op->state = OP_DONE;
+            if (!op->result)
+                return pgetl_error_set(err, PGETL_ESERVER, "async query: no result");
+            pgetl_logline l;
+            if (pgetl__log_begin(&l, PGETL_LOG_DEBUG, "async_query")) {
+                pgetl__log_int(&l, "rows", PQntuples(op->result));
+                pgetl__log_double(&l, "seconds", (double)(pgetl__now_ns() - op->started_ns) / 1e9);
+                pgetl__log_end(&l);
+            }
+            return PGETL_OK;
+        }
+    }
+    if (PQstatus(op->pg) == CONNECTION_BAD) {
+        pgetl__error_from_pg(&op->error, NULL, op->pg, "async query");
+        return fail(op, err);
+    }
+    if (want_out)
+        *want_out = PGETL_WANT_READ | (pending ? PGETL_WANT_WRITE : 0);
+    return PGETL_EAGAIN;
+}
+
+pgetl_code pgetl_async_result(pgetl_async *op, pgetl_result **result_out, pgetl_error *err) {
+    if (!op || !result_out)
+        return pgetl_error_set(err, PGETL_EINVAL, "async result: NULL argument");
+    *result_out = NULL;
+    if (op->state == OP_FAILED)
+        return pgetl__error_copy(err, &op->error);
+    if (op->state != OP_DONE || !op->result)
+        return pgetl_error_set(err, PGETL_ESTATE,
+                               op->state == OP_DONE
+                                   ? "async result: the result was already taken"
+                                   : "async result: the query is still running (poll until OK)");
+    PGresult *r = op->result;
+    op->result = NULL;
+    return pgetl__result_wrap(r, result_out, err);
+}
+
+/*
+ * A cancel request that reaches the server before the backend has read the
+ * query is lost (the backend clears it when it starts the command), so we
+ * repeat it every CANCEL_RETRY_MS until the command ends, a bounded number of
+ * times; then the caller's drain waits for whatever is left.
+ */
+#define CANCEL_RETRY_MS 500
+#define CANCEL_ATTEMPTS 20
+
+static void cancel_running(PGconn *pg) {
+    for (int attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
+        PGcancel *c = PQgetCancel(pg);
+        if (!c)
+            return;
+        char buf[256];
+        int sent = PQcancel(c, buf, sizeof buf);
+        PQfreeCancel(c);
+        if (!sent)
+            return;
+        struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+        int64_t deadline = pgetl__now_ns() + (int64_t)CANCEL_RETRY_MS * 1000000;
+        while (PQisBusy(pg)) {
+            int64_t left_ms = (deadline - pgetl__now_ns()) / 1000000;
+            if (left_ms <= 0)
+                break;
+            if (poll(&p, 1, (int)left_ms) < 0 && errno != EINTR)
+                return;
+            if (!PQconsumeInput(pg))
+                return;
+        }
+        if (!PQisBusy(pg))
+            return;
+    }
+}
+
+void pgetl_async_destroy(pgetl_async *op) {
+    if (!op)
+        return;
+    if (op->state == OP_RUNNING && PQstatus(op->pg) == CONNECTION_OK) {
+        cancel_running(op->pg);
+        /* Blocking mode for the drain: results must be read to idle the link. */
+        PQsetnonblocking(op->pg, 0);
+        pgetl__async_drain(op->pg);
+    }
+    PQclear(op->result);
+    pgetl__async_restore_mode(op->pg, op->was_nonblocking);
+    pgetl__free(op);
+}
