@@ -77,6 +77,22 @@ expect_rows "$T" 3 "--dry-run"
 expect_contains "$OUT" "load dry-run"
 ok "--truncate replaces, --dry-run loads nothing"
 
+# A file name that is not UTF-8 still gives valid JSON (U+FFFD), and the text
+# summary shows control characters escaped rather than obeying them.
+sql "TRUNCATE $T"
+NAME=$'odd\xff\x1b[31m name.csv'
+cp "$WORK/a.csv" "$WORK/$NAME"
+run "$PGETL" load --dsn "$DSN" --table "$T" --summary-json "$WORK/odd.json" "$WORK/$NAME"
+expect_rc 0
+expect_contains "$OUT" 'odd'$'\xff''\x1b[31m name.csv' "escaped control character in the text summary"
+python3 - "$WORK/odd.json" <<'PYJ'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+assert d["files"][0].endswith("odd\ufffd\x1b[31m name.csv"), d["files"]
+assert d["rows_loaded"] == 3 and d["status"] == "ok", d
+PYJ
+ok "non-UTF-8 and control characters in a file name: valid JSON, escaped text"
+
 # Bigger data: every mode equals the server's own COPY of the same file.
 E=$(uname_table basic_ref)
 create_events_table "$E"
