@@ -8,7 +8,9 @@
  * commits behind the caller's back.
  *
  * Thread note: a pgetl_pool is thread-safe. A pgetl_conn is used by one thread
- * at a time (libpq's rule) and may be released from any thread.
+ * at a time (libpq's rule) and may be released from any thread. The pool may
+ * call the log callback while holding its lock: a log callback must not call
+ * back into the same pool.
  */
 #ifndef PGETL_POOL_H
 #define PGETL_POOL_H
@@ -93,9 +95,13 @@ PGETL_API pgetl_code pgetl_pool_create(const pgetl_config *cfg, pgetl_pool **poo
 
 /*
  * Hands out a connection for the caller's exclusive use, waiting up to the
- * acquire timeout. Waiters are served first come, first served. A connection
- * that died while idle is never handed out. `file`/`line` are remembered for
- * leak reports; use the pgetl_pool_acquire() macro.
+ * acquire timeout. Waiters are served first come, first served: a released
+ * or newly opened connection goes straight to the longest waiter. A
+ * connection that sat idle for more than ~1 ms is checked (a zero-timeout
+ * poll of its socket) before it is handed out, so one that died while idle
+ * (backend killed, server restarted) is never handed out; it is discarded
+ * and replaced. `file`/`line` are remembered (not copied: pass a string
+ * literal) for leak and close reports; use the pgetl_pool_acquire() macro.
  * Returns PGETL_OK, PGETL_ETIMEOUT ("pool exhausted: waited 2.0 s, 5 of 5 in
  * use"), PGETL_EEXHAUSTED (more waiters than max_waiters), PGETL_ECONNECT
  * (the server has been unreachable for longer than reconnect_timeout_s),
@@ -113,7 +119,15 @@ PGETL_API pgetl_code pgetl_pool_acquire_at(pgetl_pool *pool, const char *file, i
  * to a pool it does not belong to logs a warning and returns it to its own
  * pool; releasing one that is not out (a double release) logs a warning and
  * does nothing. After pgetl_pool_close(), a released connection is closed.
- * Accepts NULL.
+ * A borrower registered on the connection (a live Arrow stream) is detached
+ * first. A connection opened before pgetl_pool_set_dsn() or past its
+ * lifetime is closed instead of kept. Accepts NULL.
+ *
+ * `pool` must be a live handle, or one destroyed while `conn` was still out
+ * (such a pool stays allocated until its last connection is back). Pointers
+ * the pool cannot vouch for (a standalone connection, garbage, a connection
+ * of a pool already freed) are found by address in the registry of live
+ * pools, logged and ignored, never dereferenced.
  */
 PGETL_API void pgetl_pool_release(pgetl_pool *pool, pgetl_conn *conn);
 
@@ -140,7 +154,9 @@ typedef struct pgetl_pool_stats {
     int64_t leaks_reported;  /* connections held past leak_threshold_s         */
 } pgetl_pool_stats;
 
-/* A consistent snapshot of the pool's counters. */
+/* A consistent snapshot of the pool's counters. `in_use + idle` plus
+ * connections being opened is the number open; `opened - closed` equals it
+ * once the pool is quiet. Accepts NULL pool (all zero). */
 PGETL_API void pgetl_pool_get_stats(pgetl_pool *pool, pgetl_pool_stats *stats_out);
 
 /*
