@@ -7,6 +7,9 @@
 
 #include "connect/pool_int.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 static pgetl_pool *make_pool(const pgetl_config *cfg) {
     pgetl_pool *pool = NULL;
     pgetl_error err;
@@ -349,6 +352,81 @@ static void growth_happens_off_the_caller(void **state) {
     PQfinish(pg);
 }
 
+/*
+ * A listener that never accepts: the kernel completes the TCP handshake, then
+ * libpq waits for an answer until connect_timeout. Listed first in a
+ * multi-host DSN it makes every new connection take ~2 s before libpq falls
+ * through to the real server.
+ */
+static int blackhole(int *port_out) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 64) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("cannot set up the blackhole listener");
+    *port_out = ntohs(a.sin_port);
+    return fd;
+}
+
+typedef struct grower {
+    pgetl_pool *pool;
+    pgetl_conn *got;
+    double waited;
+} grower;
+
+static void *grow_main(void *p) {
+    grower *g = p;
+    double t0 = ph_now();
+    g->got = get(g->pool);
+    g->waited = ph_now() - t0;
+    return NULL;
+}
+
+/* The caller that triggers growth is not stuck behind the slow connect: it
+ * waits in the queue and takes whichever connection is ready first. */
+static void growth_waiter_takes_first_free(void **state) {
+    (void)state;
+    char app[64];
+    ph_app("slowgrow", app, sizeof app);
+    PGconn *pg = harness_pq();
+    int bh_port = 0;
+    int bh = blackhole(&bh_port);
+    char dsn[1024];
+    snprintf(dsn, sizeof dsn, "host=127.0.0.1,%s port=%d,%s user=%s dbname=%s", PQhost(pg),
+             bh_port, PQport(pg), PQuser(pg), PQdb(pg));
+    pgetl_config cfg = ph_config(app, 1, 2);
+    cfg.dsn = dsn;
+    cfg.connect_timeout_s = 2;
+    cfg.acquire_timeout_s = 20;
+    pgetl_pool *pool = make_pool(&cfg); /* ~2 s: the first connection */
+    pgetl_conn *a = get(pool);
+    grower g = {.pool = pool};
+    pthread_t t;
+    pthread_create(&t, NULL, grow_main, &g);
+    PH_WAIT_STAT(pool, waiting, 1); /* queued; a new connection is on its way */
+    ph_sleep_ms(100);
+    pgetl_pool_release(pool, a);
+    pthread_join(t, NULL);
+    assert_ptr_equal(g.got, a); /* the released one, long before the new one */
+    assert_true(g.waited < 1.5);
+    pgetl_pool_stats st;
+    pgetl_pool_get_stats(pool, &st);
+    assert_int_equal(st.opened, 1);
+    /* The growth still completes in the background. */
+    for (int i = 0; i < 600 && st.opened < 2; i++) {
+        ph_sleep_ms(10);
+        pgetl_pool_get_stats(pool, &st);
+    }
+    assert_int_equal(st.opened, 2);
+    assert_int_equal(st.idle, 1);
+    pgetl_pool_release(pool, g.got);
+    pgetl_pool_destroy(pool);
+    close(bh);
+    assert_int_equal(ph_wait_backends(pg, app, 0), 0);
+    PQfinish(pg);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(idle_above_min_closed),
@@ -359,6 +437,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(dsn_rotation),
         cmocka_unit_test(global_pool),
         cmocka_unit_test(growth_happens_off_the_caller),
+        cmocka_unit_test(growth_waiter_takes_first_free),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
