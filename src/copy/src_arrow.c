@@ -238,10 +238,13 @@ static pgetl_code load(arrow_run *r, pgetl_conn *conn, const pgetl_arrow_options
     pgetl__free(all);
     if (rc == PGETL_OK)
         rc = choose_encoders(r, err);
-    if (rc == PGETL_OK)
-        rc = pgetl__arrow_validate_batch(r->fields, r->nfields, &r->batch, err);
     if (rc != PGETL_OK)
         return rc;
+    rc = pgetl__arrow_validate_batch(r->fields, r->nfields, &r->batch, err);
+    if (rc != PGETL_OK) {
+        pgetl_error_prefix(err, "batch %lld: ", (long long)r->batch_index);
+        return rc;
+    }
 
     pgetl_copy_options co;
     pgetl_copy_options_init(&co);

@@ -639,16 +639,19 @@ static void malformed_batches(void **state) {
     (void)state;
     harness_sql(pg, "DROP TABLE IF EXISTS mb");
     harness_sql(pg, "CREATE TABLE mb (id bigint, note text)");
-    for (int how = 0; how < 7; how++) {
+    for (int how = 0; how < 8; how++) {
         struct ArrowSchema s;
         struct ArrowArrayStream st;
         make_batches(&st, &s, 4, 5000, -1);
         struct fx_stream_priv *p = st.private_data;
-        struct ArrowArray *b = &p->batches[2];
+        /* Batch 2 after two good ones were sent; case 7 breaks batch 0, before COPY starts. */
+        int bad_batch = how == 7 ? 0 : 2;
+        struct ArrowArray *b = &p->batches[bad_batch];
         struct ArrowArray *ids = b->children[0], *notes = b->children[1];
         const char *text = NULL;
         switch (how) {
         case 0:
+        case 7:
             ((int32_t *)notes->buffers[1])[100] = 1 << 30;
             ((int32_t *)notes->buffers[1])[101] = 5;
             text = "offsets decrease";
@@ -681,8 +684,38 @@ static void malformed_batches(void **state) {
         pgetl_error err;
         pgetl_code rc = pgetl_copy_from_arrow(conn, "mb", &st, NULL, 0, NULL, &err);
         fails_cleanly("mb", PGETL_EDATA, rc, &err, text);
-        assert_non_null(strstr(err.message, "batch 2"));
+        char where[32];
+        snprintf(where, sizeof where, "batch %d: ", bad_batch);
+        if (strncmp(err.message, where, strlen(where)) != 0)
+            fail_msg("message \"%s\" does not start with \"%s\"", err.message, where);
     }
+}
+
+/* A dictionary index outside its dictionary is caught before encoding. */
+static void dictionary_index_out_of_range(void **state) {
+    (void)state;
+    harness_sql(pg, "DROP TABLE IF EXISTS di");
+    harness_sql(pg, "CREATE TABLE di (v text)");
+    struct ArrowSchema s;
+    fx_schema(&s, "+s", "", 1);
+    struct ArrowSchema *f = fx_schema_child(&s, 0);
+    fx_schema(f, "i", "v", 0);
+    fx_schema(fx_schema_dictionary(f), "u", NULL, 0);
+    struct ArrowArray bs[2];
+    const char *words[] = {"a", "b"};
+    for (int k = 0; k < 2; k++) {
+        int32_t idx[] = {0, 1, k == 1 ? 2 : 0};
+        fx_struct(&bs[k], 3, 1);
+        fx_prim(fx_child(&bs[k], 0), 3, idx, 4, NULL);
+        fx_strings(fx_dictionary(fx_child(&bs[k], 0)), 2, words, false);
+    }
+    struct ArrowArrayStream st;
+    fx_stream(&st, &s, bs, 2, -1);
+    pgetl_error err;
+    pgetl_code rc = pgetl_copy_from_arrow(conn, "di", &st, NULL, 0, NULL, &err);
+    fails_cleanly("di", PGETL_EDATA, rc, &err,
+                  "batch 1: malformed Arrow array for column \"v\": dictionary index 2 at "
+                  "element 2 is out of range");
 }
 
 static void bad_value_midway(void **state) {
@@ -847,6 +880,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(impossible_types_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_error_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(dictionary_index_out_of_range, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_value_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(isolate_three_bad_rows, setup, teardown),
     };
