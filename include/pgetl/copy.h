@@ -178,6 +178,13 @@ PGETL_API void pgetl_arrow_options_init(pgetl_arrow_options *opts);
  *   column, Arrow format string and PostgreSQL type;
  * - malformed arrays are PGETL_EDATA; a stream error PGETL_EARROW with the
  *   stream's own message.
+ * Value rules (type table in docs/ARROW.md): nanosecond timestamps, times
+ * and durations are truncated to microseconds toward negative infinity
+ * (-1 ns is stored as -1 us); a timestamp with a time zone loads only into
+ * timestamptz (instant kept) and one without only into timestamp, never
+ * shifted; integers never load into date/time columns; uint64 above
+ * INT64_MAX into bigint, and timestamps that overflow or hit PostgreSQL's
+ * infinity encodings, fail with PGETL_EOVERFLOW naming column, batch and row.
  */
 PGETL_API pgetl_code pgetl_copy_from_arrow(pgetl_conn *conn, const char *table,
                                            struct ArrowArrayStream *stream,
