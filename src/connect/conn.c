@@ -48,6 +48,27 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
     return PGETL_OK;
 }
 
+bool pgetl__conn_log_notice(const PGresult *res) {
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    bool fatal = sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+    pgetl_log_level level =
+        fatal || (sev && strcmp(sev, "WARNING") == 0) ? PGETL_LOG_WARN : PGETL_LOG_INFO;
+    pgetl_logline l;
+    if (pgetl__log_begin(&l, level, "server_notice")) {
+        pgetl__log_str(&l, "severity", sev ? sev : "");
+        pgetl__log_str(&l, "sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        pgetl__log_str(&l, "msg", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+        pgetl__log_end(&l);
+    }
+    return fatal;
+}
+
+/* libpq's default receiver prints to stderr; ours goes through the log callback. */
+static void notice_receiver(void *arg, const PGresult *res) {
+    (void)arg;
+    pgetl__conn_log_notice(res);
+}
+
 pgetl_code pgetl_connect(const pgetl_config *cfg, pgetl_conn **conn_out, pgetl_error *err) {
     pgetl_config defaults;
     if (!cfg) {
@@ -68,6 +89,7 @@ pgetl_code pgetl_connect(const pgetl_config *cfg, pgetl_conn **conn_out, pgetl_e
         pgetl__free(conn);
         return rc;
     }
+    PQsetNoticeReceiver(conn->pg, notice_receiver, NULL);
     *conn_out = conn;
     return PGETL_OK;
 }

@@ -31,6 +31,13 @@ struct pgetl_conn {
 pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **pg_out,
                             pgetl_error *err);
 
+/*
+ * Logs a server NOTICE/WARNING (a PQnoticeReceiver's result) as a structured
+ * `server_notice` line. Returns true when its severity is FATAL or PANIC
+ * (the server is about to close the connection).
+ */
+bool pgetl__conn_log_notice(const PGresult *res);
+
 /* The borrowed PGconn (NULL when conn is NULL). */
 PGconn *pgetl__conn_pg(pgetl_conn *conn);
 
