@@ -863,6 +863,61 @@ static void isolate_three_bad_rows(void **state) {
     fails_cleanly("iso", PGETL_EREJECTS, rc, &err, "");
 }
 
+/*
+ * Allocation failure: pgetl's allocator is replaced (in main, before any
+ * other call) by one that delegates to malloc but can be armed to fail the
+ * Nth allocation. Each N from 1 up fails one allocation inside
+ * pgetl_copy_from_arrow; every run must end in PGETL_OK or PGETL_ENOMEM with
+ * all Arrow objects released and the connection usable after rollback.
+ */
+static long alloc_countdown; /* 0: never fail; k: fail the k-th allocation from now */
+static long alloc_failed;
+
+static bool alloc_should_fail(void) {
+    if (alloc_countdown > 0 && --alloc_countdown == 0) {
+        alloc_failed++;
+        return true;
+    }
+    return false;
+}
+static void *failing_malloc(size_t n) {
+    return alloc_should_fail() ? NULL : malloc(n);
+}
+static void *failing_realloc(void *p, size_t n) {
+    return alloc_should_fail() ? NULL : realloc(p, n);
+}
+
+static void allocation_failures(void **state) {
+    (void)state;
+    harness_sql(pg, "DROP TABLE IF EXISTS af");
+    harness_sql(pg, "CREATE TABLE af (id bigint, note text)");
+    int failures = 0;
+    for (long n = 1; n < 500; n++) {
+        struct ArrowSchema s;
+        struct ArrowArrayStream st;
+        make_batches(&st, &s, 3, 100, -1);
+        alloc_failed = 0;
+        alloc_countdown = n;
+        pgetl_error err;
+        pgetl_code rc = pgetl_copy_from_arrow(conn, "af", &st, NULL, 0, NULL, &err);
+        alloc_countdown = 0;
+        assert_int_equal(fx_live(), 0);
+        if (!alloc_failed) {
+            /* n is past the last allocation: the load went through untouched. */
+            assert_pgetl_ok(rc, &err);
+            assert_pgetl_ok(pgetl_rollback(conn, &err), &err);
+            assert_true(failures > 3);
+            return;
+        }
+        failures++;
+        if (rc != PGETL_OK && rc != PGETL_ENOMEM)
+            fail_msg("allocation %ld failed: got %s (%s)", n, pgetl_code_name(rc), err.message);
+        assert_pgetl_ok(pgetl_rollback(conn, &err), &err);
+        assert_int_equal(harness_scalar(pg, "SELECT count(*) FROM af"), 0);
+    }
+    fail_msg("copy_from_arrow still allocating after 500 allocations for 300 rows");
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(types_integers, setup, teardown),
@@ -883,7 +938,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(dictionary_index_out_of_range, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_value_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(isolate_three_bad_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(allocation_failures, setup, teardown),
     };
+    pgetl_set_allocator(failing_malloc, failing_realloc, free);
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, NULL, NULL);
