@@ -19,6 +19,7 @@ pgetl_code pgetl__batch_init(pgetl_load_batch *b, int64_t cap_rows, pgetl_error 
     memset(b, 0, sizeof *b);
     pgetl__buf_init(&b->data);
     pgetl__buf_init(&b->scratch);
+    pgetl__buf_init(&b->bin);
     b->cap = cap_rows;
     b->row_end = pgetl__malloc(sizeof(size_t) * (size_t)cap_rows);
     b->row_line = pgetl__malloc(sizeof(int64_t) * (size_t)cap_rows);
@@ -37,6 +38,9 @@ void pgetl__batch_free(pgetl_load_batch *b) {
         return;
     pgetl__buf_reset(&b->data);
     pgetl__buf_reset(&b->scratch);
+    pgetl__buf_reset(&b->bin);
+    pgetl__free(b->bin_end);
+    b->bin_end = NULL;
     pgetl__free(b->row_end);
     pgetl__free(b->row_line);
     pgetl__free(b->fields);
@@ -182,6 +186,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
                              pgetl_error *err) {
     b->nrows = 0;
     b->multiline = false;
+    b->binary = false;
     b->file = src->file;
     pgetl__buf_clear(&b->data);
     if (src->done)
@@ -325,6 +330,14 @@ static void encode_text_field(pgetl_buf *out, const char *p, size_t n, bool null
 static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batch *b, int64_t i,
                           bool raw, pgetl_error *err) {
     size_t off, len;
+    if (b->binary) {
+        size_t s = i ? b->bin_end[i - 1] : 0;
+        pgetl_buf *out = pgetl__copy_row_begin(copy, b->bin_end[i] - s, err);
+        if (!out)
+            return err ? err->code : PGETL_ESTATE;
+        pgetl__buf_append_unchecked(out, b->bin.data + s, b->bin_end[i] - s);
+        return pgetl__copy_row_end(copy, err);
+    }
     row_span(b, i, &off, &len);
     const char *row = b->data.data + off;
     if (raw) {
@@ -421,7 +434,7 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
     send_state st = {.ctx = ctx, .b = b, .failed = false};
     pgetl_copy_options co;
     pgetl_copy_options_init(&co);
-    co.format = raw ? ctx->copy_format : PGETL_COPY_TEXT;
+    co.format = b->binary ? PGETL_COPY_BINARY : raw ? ctx->copy_format : PGETL_COPY_TEXT;
     co.batch_rows = b->nrows;
     co.max_rejects = max_rejects;
     co.on_reject = on_reject;
@@ -455,6 +468,11 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
                                (long long)ctx->max_errors);
     if (rc2 == PGETL_OK && rc == PGETL_OK) {
         *loaded_out = cs.rows_loaded;
+        if (b->binary) {
+            pthread_mutex_lock(&ctx->mu);
+            ctx->batches_binary++;
+            pthread_mutex_unlock(&ctx->mu);
+        }
         return PGETL_OK;
     }
     if (rc2 == PGETL_OK) /* cannot happen: a failed row put leaves the session failed */
@@ -462,7 +480,7 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
     pgetl__error_copy(err, &e2);
     if (rc == rc2 && strstr(err->message, b->file->path))
         return rc2; /* already names the file and line */
-    int64_t row = row_of_line(b, raw && !ctx->dialect.text, error_row(&e2));
+    int64_t row = row_of_line(b, raw && !b->binary && !ctx->dialect.text, error_row(&e2));
     if (row >= 0)
         pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[row]);
     else

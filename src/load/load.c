@@ -229,6 +229,8 @@ static pgetl_code open_for_load(load_run *run, int i, pgetl_load_src *src, pgetl
     run->cur_size = pgetl__reader_size(src->reader);
     if (rc == PGETL_OK && has_header)
         rc = match_names(run, f, &names, fields, n, err);
+    if (rc == PGETL_OK && has_header)
+        rc = pgetl__convert_plan(&run->ctx, f, run->opts->convert, err);
     pgetl__free(fields);
     pgetl__buf_reset(&names);
     return rc;
@@ -284,6 +286,8 @@ static pgetl_code load_parallel(load_run *run, pgetl_error *err) {
             if (!b) /* a worker failed: its error is reported by finish */
                 break;
             rc = pgetl__batch_fill(&run->ctx, &src, b, err);
+            if (rc == PGETL_OK)
+                rc = pgetl__convert_batch(&run->ctx, b, err);
             if (rc != PGETL_OK || b->nrows == 0) {
                 pgetl__workers_put_free(w, b);
                 break;
@@ -432,6 +436,7 @@ static pgetl_code run_load(load_run *run, const char *const *paths, pgetl_error 
         if (rc != PGETL_OK)
             return rc;
     }
+    bool any_convert = false;
     pgetl_code rc = pgetl__catalog_table(run->conns[0], o->table, &run->info, err);
     if (rc != PGETL_OK)
         return rc;
@@ -446,8 +451,11 @@ static pgetl_code run_load(load_run *run, const char *const *paths, pgetl_error 
         if (strcmp(paths[i], "-") == 0 && o->header && !o->columns)
             continue;
         rc = resolve_file(run, i, err);
+        if (rc == PGETL_OK)
+            rc = pgetl__convert_plan(&run->ctx, &run->files[i], o->convert, err);
         if (rc != PGETL_OK)
             return rc;
+        any_convert |= run->files[i].convert;
     }
     rc = pgetl__rejects_create(o->reject_path, &run->ctx.rejects, err);
     if (rc != PGETL_OK)
@@ -461,8 +469,19 @@ static pgetl_code run_load(load_run *run, const char *const *paths, pgetl_error 
     }
     run->prepared = jobs > 1 && can_prepare(run->conns[0], jobs);
 
+    /*
+     * Converting to binary: parse on this thread while a sender thread ships
+     * the previous batch (the worker pipeline with one connection). Standard
+     * input's columns are only known once its header is read, so a load
+     * from "-" with convert ALWAYS takes the pipeline too.
+     */
+    bool stdin_maybe = false;
+    for (int i = 0; i < run->nfiles; i++)
+        stdin_maybe |= !run->files[i].colidx && o->convert != PGETL_CONVERT_NEVER;
     pgetl_load_batch batch;
-    if (jobs == 1) {
+    if (jobs == 1 && !o->dry_run && (any_convert || stdin_maybe)) {
+        rc = load_parallel(run, err);
+    } else if (jobs == 1) {
         rc = pgetl__batch_init(&batch, run->ctx.batch_rows, err);
         if (rc != PGETL_OK)
             return rc;
@@ -520,6 +539,7 @@ pgetl_code pgetl_load_files(pgetl_pool *pool, const char *const *paths, int npat
     run.stats.rows_rejected = rejected;
     run.stats.bytes_read = run.bytes_done;
     run.stats.batches = run.ctx.batches_sent;
+    run.stats.batches_binary = run.ctx.batches_binary;
     run.stats.seconds = (double)(pgetl__now_ns() - run.t0_ns) / 1e9;
     run.stats.committed = commit;
     if (run.ctx.rejects) {
@@ -543,8 +563,10 @@ pgetl_code pgetl_load_files(pgetl_pool *pool, const char *const *paths, int npat
     }
     if (stats_out)
         *stats_out = run.stats;
-    for (int i = 0; run.files && i < run.nfiles; i++)
+    for (int i = 0; run.files && i < run.nfiles; i++) {
         pgetl__free(run.files[i].colidx);
+        pgetl__free(run.files[i].conv);
+    }
     pgetl__free(run.files);
     pgetl__table_info_free(run.info);
     pthread_mutex_destroy(&run.ctx.mu);

@@ -166,13 +166,20 @@ typedef struct pgetl_load_ctx {
     pthread_mutex_t mu;
     int64_t rows_loaded;
     int64_t batches_sent;
+    int64_t batches_binary;
 } pgetl_load_ctx;
+
+/* A strict parser for one column (convert_int.h), or NULL for text columns. */
+typedef int (*pgetl_conv_fn)(const char *p, size_t n, unsigned char *dst);
 
 /* One input file's resolved target columns. */
 typedef struct pgetl_load_file {
     const char *path;
     int *colidx;
     int ncols;
+    /* convert.c: one parser per column when every column has one, else NULL. */
+    pgetl_conv_fn *conv;
+    bool convert;
 } pgetl_load_file;
 
 /* A batch: whole rows, each with the input line it starts on. */
@@ -183,6 +190,10 @@ typedef struct pgetl_load_batch {
     int64_t nrows;
     int64_t cap;
     bool multiline;   /* some row holds a line break inside quotes (CSV)        */
+    /* Binary COPY tuples for the rows, when convert.c could convert them all. */
+    bool binary;
+    pgetl_buf bin;
+    size_t *bin_end;  /* tuple i is bin[i ? bin_end[i-1] : 0, bin_end[i]) */
     const pgetl_load_file *file;
     int64_t index;    /* 0-based among the whole load's batches */
     pgetl_buf scratch; /* re-encoding and splitting */
@@ -232,6 +243,25 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
  */
 pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
                              int64_t max_rejects, int64_t *loaded_out, pgetl_error *err);
+
+/* ---- convert.c: the binary path ----------------------------------------- */
+
+/*
+ * Decides whether file f's columns can all be parsed exactly on the client
+ * (int2/4/8, float4/8, bool, text, varchar, date, timestamp, timestamptz)
+ * and sets f->convert / f->conv. `want` is opts->convert; AUTO converts only
+ * when some column is not text (text gains nothing from binary).
+ */
+pgetl_code pgetl__convert_plan(const pgetl_load_ctx *ctx, pgetl_load_file *f,
+                               pgetl_load_convert want, pgetl_error *err);
+
+/*
+ * Converts every row of b into binary tuples (b->bin). Sets b->binary when
+ * all rows converted; any value outside the strict grammars (or any text
+ * that is not valid UTF-8 without NUL) leaves b->binary false, and the
+ * batch goes as CSV. PGETL_ENOMEM only.
+ */
+pgetl_code pgetl__convert_batch(const pgetl_load_ctx *ctx, pgetl_load_batch *b, pgetl_error *err);
 
 /* ---- workers.c: jobs > 1 -------------------------------------------------- */
 
