@@ -92,7 +92,7 @@ typedef struct pgetl_pipeline_report {
     int64_t failed;       /* statements that failed (STOP: 0 or 1)                  */
     int64_t failed_index; /* index of the first failed statement, -1 when none      */
     int64_t skipped;      /* STOP: statements after the failed one, never applied   */
-    int64_t resent;       /* statements sent again after a rollback to savepoint    */
+    int64_t sent;         /* statement executions sent, re-sends after a rollback included */
     char sqlstate[6];     /* the first failure's SQLSTATE, else ""                  */
     double seconds;
 } pgetl_pipeline_report;
