@@ -24,12 +24,13 @@ bool pgetl__arrow_type_supported(uint32_t oid, int32_t typmod) {
 }
 
 bool pgetl__arrow_col_start(pgetl_arrow_col *c) {
+    /* Not recursive: a child starts itself in its own init or export. */
     if (c->layout == PGETL_LAYOUT_VAR || c->layout == PGETL_LAYOUT_LIST) {
         if (!pgetl__arrow_ensure(&c->values, 4))
             return false;
         pgetl__arrow_offset_push(c, 0);
     }
-    return !c->child || pgetl__arrow_col_start(c->child);
+    return true;
 }
 
 pgetl_code pgetl__arrow_col_init(pgetl_arrow_col *c, const char *name, uint32_t oid,

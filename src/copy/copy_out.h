@@ -259,7 +259,7 @@ pgetl_code pgetl__arrow_col_export(pgetl_arrow_col *c, struct ArrowArray *out, p
 pgetl_code pgetl__arrow_col_schema(const pgetl_arrow_col *c, struct ArrowSchema *out,
                                    pgetl_error *err);
 
-/* Writes an empty offsets buffer ({0}) for VAR/LIST builders (and children). */
+/* Writes an empty offsets buffer ({0}) for a VAR/LIST builder (not its child). */
 bool pgetl__arrow_col_start(pgetl_arrow_col *c);
 
 /* ------------------------------------------------------------------------ */

@@ -217,7 +217,8 @@ pgetl_code pgetl__copyout_next(pgetl_copyout_parser *p, pgetl_copyout_event *ev_
 }
 
 pgetl_code pgetl__copyout_finish(pgetl_copyout_parser *p, pgetl_error *err) {
-    size_t left = p->pending.len + (p->view ? p->view_len - p->pos : 0);
+    /* When parsing from pending, its consumed bytes are behind pos, not left over. */
+    size_t left = p->view ? p->view_len - p->pos : p->pending.len;
     if (p->state == ST_DONE) {
         if (left)
             return bad(p, err, "%zu bytes after the end-of-data marker", left);
