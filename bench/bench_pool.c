@@ -178,8 +178,7 @@ int main(int argc, char **argv) {
     pgetl_pool_stats st;
     pgetl_pool_get_stats(pool, &st);
     printf("pool stats: acquired=%lld opened=%lld wait_s=%.2f timeouts=%lld\n",
-           (long long)st.acquired, (long long)st.opened, st.wait_seconds,
-           (long long)st.timeouts);
+           (long long)st.acquired, (long long)st.opened, st.wait_seconds, (long long)st.timeouts);
     pgetl_pool_destroy(pool);
     return rc;
 }

@@ -119,8 +119,8 @@ void pgetl__pool_notice_receiver(void *arg, const PGresult *res) {
     bool fatal = sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
     if (fatal)
         s->server_fatal = true;
-    pgetl_log_level level = fatal || (sev && strcmp(sev, "WARNING") == 0) ? PGETL_LOG_WARN
-                                                                          : PGETL_LOG_INFO;
+    pgetl_log_level level =
+        fatal || (sev && strcmp(sev, "WARNING") == 0) ? PGETL_LOG_WARN : PGETL_LOG_INFO;
     pgetl_logline l;
     if (pgetl__log_begin(&l, level, "server_notice")) {
         pgetl__log_str(&l, "severity", sev ? sev : "");
@@ -407,8 +407,7 @@ static pgetl_code wait_turn(pgetl_pool *pool, const char *file, int line,
             rc = pgetl_error_set(err, PGETL_ETIMEOUT,
                                  "pool exhausted: waited %.1f s, %d of %d in use; "
                                  "last connection attempt failed: %s",
-                                 waited, pool->n_out, pool->cfg.pool_max,
-                                 pool->last_err.message);
+                                 waited, pool->n_out, pool->cfg.pool_max, pool->last_err.message);
         else
             rc = pgetl_error_set(err, PGETL_ETIMEOUT,
                                  "pool exhausted: waited %.1f s, %d of %d in use", waited,
@@ -543,8 +542,8 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
 
     pthread_mutex_lock(&pool->mu);
     int64_t now = pgetl__pool_clock_ns();
-    if (keep && (pool->closed || s->dsn_gen != pool->dsn_gen ||
-                 (s->expires_ns && now >= s->expires_ns)))
+    if (keep &&
+        (pool->closed || s->dsn_gen != pool->dsn_gen || (s->expires_ns && now >= s->expires_ns)))
         keep = false;
     pool->n_out--;
     if (bad)

@@ -37,10 +37,10 @@ typedef enum pgetl_slot_state {
 typedef struct pgetl_pool_slot {
     pgetl_conn conn; /* first member: &slot->conn == (pgetl_conn *)slot */
     pgetl_slot_state state;
-    uint32_t dsn_gen;      /* which DSN opened it (rotation retires old ones)  */
-    bool leak_reported;    /* logged once per hand-out                         */
-    bool server_fatal;     /* the server sent FATAL/PANIC: the session is over */
-    int line;              /* where it was acquired                            */
+    uint32_t dsn_gen;   /* which DSN opened it (rotation retires old ones)  */
+    bool leak_reported; /* logged once per hand-out                         */
+    bool server_fatal;  /* the server sent FATAL/PANIC: the session is over */
+    int line;           /* where it was acquired                            */
     const char *file;
     int64_t opened_ns;
     int64_t expires_ns;    /* max lifetime with jitter; 0 = never              */
@@ -104,8 +104,8 @@ struct pgetl_pool {
     uint64_t rng;
 
     /* Counters for pgetl_pool_get_stats. */
-    int64_t opened, closed_count, acquired, timeouts, rejected, lost, returned_bad,
-        connect_errors, leaks_reported;
+    int64_t opened, closed_count, acquired, timeouts, rejected, lost, returned_bad, connect_errors,
+        leaks_reported;
     int64_t wait_ns;
 
     struct pgetl_pool *reg_next; /* pool_registry.c's list */

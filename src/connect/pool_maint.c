@@ -105,23 +105,23 @@ static void on_open_failed(pgetl_pool *pool, const pgetl_error *e, int64_t now) 
         pool->down = true;
         pgetl__pool_fail_waiters(pool, PGETL_ECONNECT);
         if (pgetl__log_begin(&l, PGETL_LOG_ERROR, "pool_down")) {
-            pgetl__log_str(&l, "msg", "server unreachable past reconnect_timeout_s; acquires fail "
-                                      "until a reconnect succeeds");
+            pgetl__log_str(&l, "msg",
+                           "server unreachable past reconnect_timeout_s; acquires fail "
+                           "until a reconnect succeeds");
             pgetl__log_end(&l);
         }
     }
 }
 
-static void on_opened(pgetl_pool *pool, pgetl_pool_slot *s, PGconn *pg, uint32_t gen,
-                      int64_t now) {
+static void on_opened(pgetl_pool *pool, pgetl_pool_slot *s, PGconn *pg, uint32_t gen, int64_t now) {
     s->conn.pg = pg;
     s->server_fatal = false;
     s->dsn_gen = gen;
     s->opened_ns = now;
     s->expires_ns = 0;
     if (pool->cfg.max_lifetime_s > 0)
-        s->expires_ns =
-            now + (int64_t)(pool->cfg.max_lifetime_s * (0.9 + 0.2 * pgetl__pool_rand_unit(pool)) * 1e9);
+        s->expires_ns = now + (int64_t)(pool->cfg.max_lifetime_s *
+                                        (0.9 + 0.2 * pgetl__pool_rand_unit(pool)) * 1e9);
     PQsetNoticeReceiver(pg, pgetl__pool_notice_receiver, s);
     pool->opened++;
     if (pool->down || pool->fail_since_ns) {

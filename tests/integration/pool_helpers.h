@@ -34,8 +34,8 @@ static inline const char *ph_app(const char *test, char *buf, size_t size) {
 
 static inline int64_t ph_backends_on(PGconn *pg, const char *app) {
     char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'", app);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'",
+             app);
     return harness_scalar(pg, sql);
 }
 

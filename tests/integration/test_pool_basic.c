@@ -81,7 +81,8 @@ static void autocommit_off_caller_commits(void **state) {
     char app[64];
     ph_app("txn", app, sizeof app);
     PGconn *pg = harness_pq();
-    harness_sql(pg, "SET client_min_messages = warning; DROP TABLE IF EXISTS pool_txn; CREATE TABLE pool_txn (v int)");
+    harness_sql(pg, "SET client_min_messages = warning; DROP TABLE IF EXISTS pool_txn; CREATE "
+                    "TABLE pool_txn (v int)");
     pgetl_config cfg = ph_config(app, 1, 2);
     pgetl_pool *pool = make_pool(&cfg);
     pgetl_conn *c = get(pool);
@@ -108,7 +109,8 @@ static void rollback_on_release(void **state) {
     char app[64];
     ph_app("rb", app, sizeof app);
     PGconn *pg = harness_pq();
-    harness_sql(pg, "SET client_min_messages = warning; DROP TABLE IF EXISTS pool_rb; CREATE TABLE pool_rb (v int)");
+    harness_sql(pg, "SET client_min_messages = warning; DROP TABLE IF EXISTS pool_rb; CREATE TABLE "
+                    "pool_rb (v int)");
     pgetl_config cfg = ph_config(app, 1, 1);
     pgetl_pool *pool = make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_WARN);

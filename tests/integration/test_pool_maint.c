@@ -393,8 +393,8 @@ static void growth_waiter_takes_first_free(void **state) {
     int bh_port = 0;
     int bh = blackhole(&bh_port);
     char dsn[1024];
-    snprintf(dsn, sizeof dsn, "host=127.0.0.1,%s port=%d,%s user=%s dbname=%s", PQhost(pg),
-             bh_port, PQport(pg), PQuser(pg), PQdb(pg));
+    snprintf(dsn, sizeof dsn, "host=127.0.0.1,%s port=%d,%s user=%s dbname=%s", PQhost(pg), bh_port,
+             PQport(pg), PQuser(pg), PQdb(pg));
     pgetl_config cfg = ph_config(app, 1, 2);
     cfg.dsn = dsn;
     cfg.connect_timeout_s = 2;
