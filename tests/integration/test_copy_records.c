@@ -31,6 +31,8 @@ static int64_t scalar(pgetl_conn *conn, const char *sql) {
 
 static void setup_table(const char *sql) {
     PGconn *pg = harness_pq();
+    /* A failed test may leave its connection holding locks: fail, don't hang. */
+    harness_sql(pg, "SET lock_timeout = '20s'");
     harness_sql(pg, sql);
     PQfinish(pg);
 }
