@@ -94,9 +94,9 @@ typedef struct pgetl_load_options {
     const char *encoding;         /* input encoding, NULL: UTF8 (a leading BOM is
                                      stripped); another name is passed to COPY ENCODING
                                      and turns binary conversion off                     */
-    bool truncate;                /* TRUNCATE in the same transaction first; the COPYs
-                                     then use FREEZE when the server allows it (jobs 1,
-                                     max_errors 0), else plain COPY                      */
+    bool truncate;                /* TRUNCATE in the same transaction first (readers
+                                     never see the table empty). COPY FREEZE is not used
+                                     yet: the COPY writer states no extra options        */
     int64_t batch_rows;           /* rows per COPY batch; default 100000. A batch is
                                      also cut at PGETL_LOAD_BATCH_BYTES                  */
     int jobs;                     /* parallel connections; default 1 (see atomicity)      */
@@ -110,8 +110,14 @@ typedef struct pgetl_load_options {
                                      the load rolls back. NULL: rejects are only counted
                                      and logged at WARN                                   */
     bool dry_run;                 /* check table and headers, scan every file fully
-                                     (quotes, field counts); send no rows                 */
-    pgetl_load_convert convert;   /* default AUTO                                         */
+                                     (quotes, field counts); send no rows (rows_loaded
+                                     stays 0, committed false)                            */
+    pgetl_load_convert convert;   /* default AUTO. Binary conversion needs UTF-8 input
+                                     and every file column of type int2/4/8, float4/8,
+                                     bool, text, varchar, date, timestamp or timestamptz;
+                                     AUTO also needs one non-text column (text gains
+                                     nothing), ALWAYS does not. A batch holding any value
+                                     outside the strict grammars goes as CSV instead      */
     pgetl_load_progress_fn progress;
     void *progress_user;
     double progress_interval_s;   /* default 0.2                                          */
