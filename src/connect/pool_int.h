@@ -143,6 +143,19 @@ static inline int64_t pgetl__pool_clock_ns(void) {
 
 /* ---- pool.c ---------------------------------------------------------------- */
 
+/* Marks a slot OUT for a caller (file:line for leak reports). Caller holds mu. */
+void pgetl__pool_take_slot(pgetl_pool *pool, pgetl_pool_slot *slot, const char *file, int line,
+                           int64_t now);
+
+/* Structured warnings about a slot (with where it was acquired), or plain. */
+void pgetl__pool_log_slot(pgetl_log_level level, const char *event, const pgetl_pool_slot *slot,
+                          const char *msg, int64_t now);
+void pgetl__pool_log(pgetl_log_level level, const char *event, const char *msg);
+
+/* Unlinks the pool from the registry and frees it. Called once, by whoever
+ * set `freeing` (destroy, or the release of the last connection out). */
+void pgetl__pool_free(pgetl_pool *pool);
+
 /* Gives an open, healthy slot to the head waiter, else puts it on the idle
  * stack. The slot must not be counted in n_out. Caller holds mu. Returns the
  * waiter served, which the caller must pass to pgetl__pool_wake() (best after
