@@ -15,7 +15,9 @@ static struct timespec abs_deadline(int64_t at_ns) {
     return ts;
 }
 
-bool pgetl__pool_conn_alive(pgetl_pool_slot *s) {
+/* True when the connection looks usable: not broken, no FATAL received, and
+ * nothing pending on the socket that turns out to be an error or EOF. */
+static bool conn_alive(pgetl_pool_slot *s) {
     PGconn *pg = s->conn.pg;
     /* A FATAL message and the EOF after it may arrive in separate reads, so
      * look a few times; an idle connection normally has nothing to read and
@@ -208,7 +210,7 @@ again:
         }
         /* The slot is ours (OUT), so the check runs without the lock. */
         pthread_mutex_unlock(&pool->mu);
-        bool alive = !retire && pgetl__pool_conn_alive(s);
+        bool alive = !retire && conn_alive(s);
         pthread_mutex_lock(&pool->mu);
         if (alive) {
             pool->acquired++;

@@ -1,17 +1,18 @@
 /*
- * Private pool state shared by pool.c (acquire/release/close), pool_maint.c
- * (the maintenance thread) and pool_registry.c (which pool owns a pointer).
+ * Private pool state shared by pool.c (life cycle, hand-off), pool_acquire.c,
+ * pool_release.c, pool_maint.c (the maintenance thread), pool_registry.c
+ * (which pool owns a pointer) and global.c (the process-wide pool).
  *
  * Design note. One mutex guards everything; the hot path (an idle, recently
  * used connection handed out and given back) takes it once per call and
- * makes no system call besides a vDSO clock read. Connections live in one
+ * makes no system call (the clock is a vDSO read). Connections live in one
  * slot array allocated at create time (pool_max entries) and never moved, so
  * "is this pointer one of ours?" is an address-range test, and a pgetl_conn
  * handed to a caller is simply &slot->conn. Idle slots form a LIFO stack so
  * the hottest connection is reused and cold ones age out at the bottom.
- * Callers that must wait queue FIFO, each on its own condition variable; a
- * released or freshly opened connection is handed straight to the head
- * waiter, so there is no thundering herd and no barging. Everything slow
+ * Callers that must wait queue FIFO, each on its own semaphore; a released
+ * or freshly opened connection is handed straight to the head waiter, so
+ * there is no thundering herd and no barging. Everything slow
  * (opening, expiring, reconnect backoff, leak reports) happens on the
  * maintenance thread.
  */
@@ -171,10 +172,6 @@ void pgetl__pool_fail_waiters(pgetl_pool *pool, pgetl_code code);
 /* Takes a slot's PGconn away and marks it EMPTY; the caller PQfinish()es the
  * returned PGconn after dropping mu. Caller holds mu. */
 PGconn *pgetl__pool_slot_clear(pgetl_pool *pool, pgetl_pool_slot *slot);
-
-/* True when the connection looks usable: not broken, no FATAL received, and
- * nothing pending on the socket that turns out to be an error or EOF. */
-bool pgetl__pool_conn_alive(pgetl_pool_slot *slot);
 
 /* Routes server notices on pooled connections to the log (never stderr) and
  * notes FATAL ones on the slot. */
