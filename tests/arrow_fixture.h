@@ -64,8 +64,8 @@ static inline void *fx_xcalloc(size_t n, size_t size) {
 /* ---- arrays -------------------------------------------------------------- */
 
 typedef struct fx_array_priv {
-    const void **buffers;          /* the array handed out in a->buffers */
-    void *mem[FX_MAX_BUFFERS];     /* owned buffer memory                */
+    const void **buffers;      /* the array handed out in a->buffers */
+    void *mem[FX_MAX_BUFFERS]; /* owned buffer memory                */
     struct ArrowArray **children;
     int64_t n_children;
     struct ArrowArray *dictionary;

@@ -15,7 +15,8 @@ static int unit_digits(pgetl_arrow_unit u) {
     return digits[u];
 }
 
-/* PostgreSQL numeric typmod: ((precision << 16) | scale) + VARHDRSZ; PG 15 allows negative scale. */
+/* PostgreSQL numeric typmod: ((precision << 16) | scale) + VARHDRSZ; PG 15 allows negative scale.
+ */
 static int32_t numeric_typmod_scale(int32_t typmod) {
     return (int32_t)(((typmod - 4) & 0x7ff) ^ 1024) - 1024;
 }
@@ -30,8 +31,8 @@ static bool is_time_kind(pgetl_arrow_kind k) {
  * NULL. PostgreSQL's receive functions apply typmods silently (numeric(10,2)
  * rounds 1.005, timestamp(0) rounds 12:00:00.6), so pgetl refuses those pairs.
  */
-static const char *typmod_loss(const pgetl_arrow_type *t, const pgetl_column_info *col,
-                               char *buf, size_t size) {
+static const char *typmod_loss(const pgetl_arrow_type *t, const pgetl_column_info *col, char *buf,
+                               size_t size) {
     if (col->typmod < 0)
         return NULL;
     uint32_t oid = col->type_oid;
@@ -79,13 +80,13 @@ static const char *tz_reason(const pgetl_arrow_field *f, const pgetl_arrow_type 
     return NULL;
 }
 
-static pgetl_code refuse(pgetl_error *err, const pgetl_arrow_field *f,
-                         const pgetl_column_info *col, const char *reason) {
+static pgetl_code refuse(pgetl_error *err, const pgetl_arrow_field *f, const pgetl_column_info *col,
+                         const char *reason) {
     char desc[160];
     pgetl__arrow_field_describe(f, desc, sizeof desc);
-    return pgetl_error_set(err, PGETL_ESCHEMA, "column \"%s\": cannot load Arrow type \"%s\" into %s%s%s",
-                           col->name, desc, col->type_name, reason ? ": " : "",
-                           reason ? reason : "");
+    return pgetl_error_set(err, PGETL_ESCHEMA,
+                           "column \"%s\": cannot load Arrow type \"%s\" into %s%s%s", col->name,
+                           desc, col->type_name, reason ? ": " : "", reason ? reason : "");
 }
 
 pgetl_code pgetl__arrow_col_choose(pgetl_arrow_col *c, pgetl_arrow_col *child,

@@ -25,7 +25,7 @@ static const char *put_child(const pgetl_arrow_col *k, int64_t j, pgetl_buf *b) 
     static size_t size_dict_##T(const pgetl_arrow_col *c, int64_t i) {                             \
         int64_t k = (int64_t)AT(T, c, i);                                                          \
         /* A null dictionary entry may hold any bytes; it costs only its -1. */                    \
-        return pgetl__arrow_valid(&c->child->v, k) ? c->child->size(c->child, k) : 0;             \
+        return pgetl__arrow_valid(&c->child->v, k) ? c->child->size(c->child, k) : 0;              \
     }
 DICT(int8_t)
 DICT(int16_t)
@@ -94,7 +94,7 @@ static size_t array_size(const pgetl_arrow_col *c, int64_t start, int64_t end) {
     }                                                                                              \
     static size_t size_list_##T(const pgetl_arrow_col *c, int64_t i) {                             \
         const T *o = (const T *)c->v.data + c->v.offset + i;                                       \
-        return array_size(c, (int64_t)o[0], (int64_t)o[1]);                                       \
+        return array_size(c, (int64_t)o[0], (int64_t)o[1]);                                        \
     }
 LIST(int32_t)
 LIST(int64_t)

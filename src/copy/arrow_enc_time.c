@@ -124,9 +124,8 @@ bool pgetl__arrow_enc_pick_time(pgetl_arrow_col *c, const pgetl_arrow_type *t, u
     } else if (t->kind == PGETL_AK_DATE64 && oid == PGETL_OID_DATE) {
         fn = enc_date64;
         fixed = 8;
-    } else if (t->kind == PGETL_AK_TIMESTAMP &&
-               ((oid == PGETL_OID_TIMESTAMPTZ && t->has_tz) ||
-                (oid == PGETL_OID_TIMESTAMP && !t->has_tz))) {
+    } else if (t->kind == PGETL_AK_TIMESTAMP && ((oid == PGETL_OID_TIMESTAMPTZ && t->has_tz) ||
+                                                 (oid == PGETL_OID_TIMESTAMP && !t->has_tz))) {
         fn = ts_by_unit[t->unit];
     } else if ((t->kind == PGETL_AK_TIME32 || t->kind == PGETL_AK_TIME64) &&
                oid == PGETL_OID_TIME) {

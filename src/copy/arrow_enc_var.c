@@ -71,7 +71,8 @@ static bool is_text_oid(uint32_t oid) {
            oid == PGETL_OID_JSON || oid == PGETL_OID_NAME || oid == PGETL_OID_JSONB;
 }
 
-static void set(pgetl_arrow_col *c, pgetl_arrow_enc_fn enc, pgetl_arrow_size_fn size, size_t fixed) {
+static void set(pgetl_arrow_col *c, pgetl_arrow_enc_fn enc, pgetl_arrow_size_fn size,
+                size_t fixed) {
     c->enc = enc;
     c->size = size;
     c->fixed = fixed;
@@ -88,9 +89,11 @@ bool pgetl__arrow_enc_pick_var(pgetl_arrow_col *c, const pgetl_arrow_type *t, ui
         if (!is_text_oid(oid))
             return false;
         if (t->kind == PGETL_AK_UTF8)
-            set(c, jsonb ? enc_s32_jsonb : enc_s32, jsonb ? enc_s32_jsonb_size : enc_s32_size, fixed);
+            set(c, jsonb ? enc_s32_jsonb : enc_s32, jsonb ? enc_s32_jsonb_size : enc_s32_size,
+                fixed);
         else if (t->kind == PGETL_AK_LARGE_UTF8)
-            set(c, jsonb ? enc_s64_jsonb : enc_s64, jsonb ? enc_s64_jsonb_size : enc_s64_size, fixed);
+            set(c, jsonb ? enc_s64_jsonb : enc_s64, jsonb ? enc_s64_jsonb_size : enc_s64_size,
+                fixed);
         else
             set(c, jsonb ? enc_view_jsonb : enc_view, jsonb ? enc_view_jsonb_size : enc_view_size,
                 fixed);

@@ -88,8 +88,8 @@ typedef struct pgetl_arrow_type {
  */
 typedef struct pgetl_arrow_field {
     const char *name;
-    const char *format;        /* the field's own format string (indices for a dictionary) */
-    const char *child_format;  /* list element / dictionary value format, else NULL      */
+    const char *format;       /* the field's own format string (indices for a dictionary) */
+    const char *child_format; /* list element / dictionary value format, else NULL      */
     pgetl_arrow_type type;
     pgetl_arrow_type child;
     pgetl_arrow_type index;
@@ -116,9 +116,13 @@ pgetl_code pgetl__arrow_field_parse(const struct ArrowSchema *schema, pgetl_arro
 /*
  * Parses a stream's top-level schema, which must be a struct ("+s") of
  * named fields. *fields_out (pgetl__free) receives n_children descriptors.
+ * A field of a type pgetl cannot ingest (PGETL_EUNSUPPORTED) is kept with
+ * kind PGETL_AK_INVALID, so data may carry columns the caller does not load;
+ * loading one is refused later (pgetl__arrow_field_parse says why).
  */
-pgetl_code pgetl__arrow_schema_parse(const struct ArrowSchema *schema, pgetl_arrow_field **fields_out,
-                                     int *nfields_out, pgetl_error *err);
+pgetl_code pgetl__arrow_schema_parse(const struct ArrowSchema *schema,
+                                     pgetl_arrow_field **fields_out, int *nfields_out,
+                                     pgetl_error *err);
 
 /*
  * Writes the field's type for messages: the format string, with the child's
@@ -145,10 +149,12 @@ pgetl_code pgetl__arrow_validate_range(const pgetl_arrow_field *f, const struct 
 
 /*
  * Validates one record batch: a struct array with one child per field and
- * no struct-level nulls, then each child over the struct's window.
+ * no struct-level nulls, then the children listed in use[0..nuse) (every
+ * child when use is NULL) over the struct's window. Children that are not
+ * loaded are never read, so they are not checked.
  */
-pgetl_code pgetl__arrow_validate_batch(const pgetl_arrow_field *fields, int nfields,
-                                       const struct ArrowArray *batch, pgetl_error *err);
+pgetl_code pgetl__arrow_validate_batch(const pgetl_arrow_field *fields, int nfields, const int *use,
+                                       int nuse, const struct ArrowArray *batch, pgetl_error *err);
 
 /* ---- arrow_enc*.c -------------------------------------------------------- */
 
@@ -166,11 +172,11 @@ typedef size_t (*pgetl_arrow_size_fn)(const pgetl_arrow_col *c, int64_t i);
 
 /* Bound view of one array: buffers with the offsets of all parents applied. */
 typedef struct pgetl_arrow_view {
-    const uint8_t *validity; /* NULL: no nulls                          */
-    const void *data;        /* values, offsets, views or indices       */
-    const void *data2;       /* string bytes (u, U, z, Z)               */
+    const uint8_t *validity;  /* NULL: no nulls                          */
+    const void *data;         /* values, offsets, views or indices       */
+    const void *data2;        /* string bytes (u, U, z, Z)               */
     const void *const *vbufs; /* view data buffers (vu, vz)             */
-    int64_t offset;          /* physical index of logical element 0     */
+    int64_t offset;           /* physical index of logical element 0     */
 } pgetl_arrow_view;
 
 struct pgetl_arrow_col {
@@ -186,7 +192,7 @@ struct pgetl_arrow_col {
     bool jsonb;               /* text into jsonb: version byte first       */
     /* bound per batch */
     pgetl_arrow_view v;
-    uint64_t vword;           /* validity of the current 64-row block (driver) */
+    uint64_t vword; /* validity of the current 64-row block (driver) */
 };
 
 /*

@@ -235,6 +235,11 @@ pgetl_code pgetl__arrow_schema_parse(const struct ArrowSchema *schema,
         return pgetl__error_oom(err, "Arrow schema");
     for (int i = 0; i < n; i++) {
         pgetl_code rc = pgetl__arrow_field_parse(schema->children[i], &fields[i], err);
+        if (rc == PGETL_EUNSUPPORTED) {
+            /* Not an error unless the caller asks for this column. */
+            fields[i].type.kind = PGETL_AK_INVALID;
+            rc = PGETL_OK;
+        }
         if (rc == PGETL_OK && !fields[i].name)
             rc = pgetl_error_set(err, PGETL_EDATA, "Arrow field %d has no name", i);
         if (rc != PGETL_OK) {

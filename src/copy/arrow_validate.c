@@ -57,14 +57,13 @@ static pgetl_code check_header(const struct ArrowArray *a, int64_t start, int64_
         return bad(err, what, "length %lld is shorter than the %lld elements its parent uses",
                    (long long)a->length, (long long)(start + count));
     if (nbuf >= 0 && a->n_buffers != nbuf)
-        return bad(err, what, "n_buffers is %lld, the format needs %lld",
-                   (long long)a->n_buffers, (long long)nbuf);
+        return bad(err, what, "n_buffers is %lld, the format needs %lld", (long long)a->n_buffers,
+                   (long long)nbuf);
     if (a->n_buffers > 0 && !a->buffers)
-        return bad(err, what, "buffers array is NULL with n_buffers %lld",
-                   (long long)a->n_buffers);
+        return bad(err, what, "buffers array is NULL with n_buffers %lld", (long long)a->n_buffers);
     if (a->n_children != nchild)
-        return bad(err, what, "n_children is %lld, the format needs %lld",
-                   (long long)a->n_children, (long long)nchild);
+        return bad(err, what, "n_children is %lld, the format needs %lld", (long long)a->n_children,
+                   (long long)nchild);
     if (nchild > 0 && !a->children)
         return bad(err, what, "children array is NULL");
     for (int64_t i = 0; i < nchild; i++)
@@ -160,9 +159,9 @@ static pgetl_code check_views(const struct ArrowArray *a, int64_t start, int64_t
             int64_t p = a->offset + i;                                                             \
             if (validity && !((validity[p >> 3] >> (p & 7)) & 1))                                  \
                 continue;                                                                          \
-            /* Negative (signed) indices fail first; then one unsigned compare. */                       \
+            /* Negative (signed) indices fail first; then one unsigned compare. */                 \
             if ((ix[p] < 0) || (uint64_t)ix[p] >= (uint64_t)dlen)                                  \
-                return bad(err, what, "dictionary index %lld at element %lld is out of range",    \
+                return bad(err, what, "dictionary index %lld at element %lld is out of range",     \
                            (long long)ix[p], (long long)(i - start));                              \
         }                                                                                          \
         return PGETL_OK;                                                                           \
@@ -273,20 +272,22 @@ pgetl_code pgetl__arrow_validate_range(const pgetl_arrow_field *f, const struct 
     }
 }
 
-pgetl_code pgetl__arrow_validate_batch(const pgetl_arrow_field *fields, int nfields,
-                                       const struct ArrowArray *batch, pgetl_error *err) {
+pgetl_code pgetl__arrow_validate_batch(const pgetl_arrow_field *fields, int nfields, const int *use,
+                                       int nuse, const struct ArrowArray *batch, pgetl_error *err) {
     pgetl_code rc = check_header(batch, 0, batch ? batch->length : 0, -1, nfields, "(batch)", err);
     if (rc != PGETL_OK)
         return rc;
     if (batch->n_buffers != 1 && batch->n_buffers != 0)
         return bad(err, "(batch)", "struct array has %lld buffers, expected 1",
                    (long long)batch->n_buffers);
-    if (batch->null_count > 0 || (batch->null_count < 0 && batch->n_buffers == 1 &&
-                                  batch->buffers[0] != NULL))
+    if (batch->null_count > 0 ||
+        (batch->null_count < 0 && batch->n_buffers == 1 && batch->buffers[0] != NULL))
         return pgetl_error_set(err, PGETL_EDATA,
                                "Arrow record batch has null rows at the struct level; pgetl "
                                "cannot load a row that is itself null");
-    for (int i = 0; i < nfields; i++) {
+    int n = use ? nuse : nfields;
+    for (int k = 0; k < n; k++) {
+        int i = use ? use[k] : k;
         rc = pgetl__arrow_validate_range(&fields[i], batch->children[i], batch->offset,
                                          batch->length, fields[i].name, err);
         if (rc != PGETL_OK)

@@ -30,17 +30,17 @@ typedef struct arrow_run {
     const char *table;
     struct ArrowArrayStream *stream;
     struct ArrowSchema schema;
-    struct ArrowArray batch;       /* the batch being worked on (release == NULL: none) */
-    int64_t batch_index;           /* stream position of `batch`                         */
+    struct ArrowArray batch; /* the batch being worked on (release == NULL: none) */
+    int64_t batch_index;     /* stream position of `batch`                         */
     pgetl_arrow_field *fields;
     int nfields;
     int ncols;
-    int *field_of;                 /* requested column -> field index                    */
-    int *colidx;                   /* requested column -> table column index             */
-    pgetl_arrow_col *cols;         /* ncols encoders, then ncols child slots             */
-    pgetl_arrow_col **varcols;     /* the columns with a size() function                 */
+    int *field_of;             /* requested column -> field index                    */
+    int *colidx;               /* requested column -> table column index             */
+    pgetl_arrow_col *cols;     /* ncols encoders, then ncols child slots             */
+    pgetl_arrow_col **varcols; /* the columns with a size() function                 */
     int nvar;
-    size_t fixed_row;              /* 2 (field count) + every column's fixed bytes       */
+    size_t fixed_row; /* 2 (field count) + every column's fixed bytes       */
     pgetl_table_info *info;
     pgetl_copy *copy;
 } arrow_run;
@@ -59,8 +59,8 @@ static void release_batch(arrow_run *r) {
 
 static pgetl_code stream_error(arrow_run *r, int errnum, const char *what, pgetl_error *err) {
     const char *msg = r->stream->get_last_error ? r->stream->get_last_error(r->stream) : NULL;
-    return pgetl_error_set(err, PGETL_EARROW, "Arrow stream %s failed (error %d): %s", what,
-                           errnum, msg && msg[0] ? msg : "(the producer gave no message)");
+    return pgetl_error_set(err, PGETL_EARROW, "Arrow stream %s failed (error %d): %s", what, errnum,
+                           msg && msg[0] ? msg : "(the producer gave no message)");
 }
 
 /* Reads the next batch into r->batch; *end_out is set at the end of the stream. */
@@ -136,9 +136,9 @@ static pgetl_code choose_encoders(arrow_run *r, pgetl_error *err) {
     r->nvar = 0;
     for (int i = 0; i < r->ncols; i++) {
         pgetl_arrow_col *c = &r->cols[i];
-        pgetl_code rc = pgetl__arrow_col_choose(c, &r->cols[r->ncols + i],
-                                                &r->fields[r->field_of[i]],
-                                                &r->info->columns[r->colidx[i]], err);
+        pgetl_code rc =
+            pgetl__arrow_col_choose(c, &r->cols[r->ncols + i], &r->fields[r->field_of[i]],
+                                    &r->info->columns[r->colidx[i]], err);
         if (rc != PGETL_OK)
             return rc;
         r->fixed_row += c->fixed;
@@ -151,17 +151,17 @@ static pgetl_code choose_encoders(arrow_run *r, pgetl_error *err) {
 /* The PostgreSQL error code for an encoder's refusal of one value. */
 static pgetl_code value_code(const char *why) {
     return (strstr(why, "out of range") || strstr(why, "does not fit")) ? PGETL_EOVERFLOW
-                                                                         : PGETL_EDATA;
+                                                                        : PGETL_EDATA;
 }
 
-static pgetl_code value_error(arrow_run *r, const pgetl_arrow_col *c, int64_t row,
-                              const char *why, pgetl_error *err) {
+static pgetl_code value_error(arrow_run *r, const pgetl_arrow_col *c, int64_t row, const char *why,
+                              pgetl_error *err) {
     char desc[160];
     pgetl__arrow_field_describe(c->field, desc, sizeof desc);
     return pgetl_error_set(err, value_code(why),
                            "column \"%s\" (Arrow \"%s\" into %s), batch %lld row %lld: %s",
-                           c->column->name, desc, c->column->type_name,
-                           (long long)r->batch_index, (long long)row, why);
+                           c->column->name, desc, c->column->type_name, (long long)r->batch_index,
+                           (long long)row, why);
 }
 
 static pgetl_code encode_batch(arrow_run *r, pgetl_error *err) {
@@ -231,6 +231,18 @@ static pgetl_code load(arrow_run *r, pgetl_conn *conn, const pgetl_arrow_options
             all[i] = r->fields[i].name;
 
     rc = match_fields(r, names, err);
+    for (int i = 0; rc == PGETL_OK && i < r->ncols; i++) {
+        /* A column of a type pgetl cannot ingest: parse it again for the reason. */
+        const pgetl_arrow_field *f = &r->fields[r->field_of[i]];
+        if (f->type.kind == PGETL_AK_INVALID) {
+            pgetl_arrow_field again;
+            rc = pgetl__arrow_field_parse(r->schema.children[r->field_of[i]], &again, err);
+            if (rc == PGETL_OK)
+                rc = pgetl_error_set(err, PGETL_EUNSUPPORTED,
+                                     "field \"%s\": type \"%s\" is not supported", f->name,
+                                     f->format);
+        }
+    }
     if (rc == PGETL_OK)
         rc = pgetl__catalog_table(conn, r->table, &r->info, err);
     if (rc == PGETL_OK)
@@ -240,7 +252,7 @@ static pgetl_code load(arrow_run *r, pgetl_conn *conn, const pgetl_arrow_options
         rc = choose_encoders(r, err);
     if (rc != PGETL_OK)
         return rc;
-    rc = pgetl__arrow_validate_batch(r->fields, r->nfields, &r->batch, err);
+    rc = pgetl__arrow_validate_batch(r->fields, r->nfields, r->field_of, r->ncols, &r->batch, err);
     if (rc != PGETL_OK) {
         pgetl_error_prefix(err, "batch %lld: ", (long long)r->batch_index);
         return rc;
@@ -271,7 +283,8 @@ static pgetl_code load(arrow_run *r, pgetl_conn *conn, const pgetl_arrow_options
             return rc;
         if (end)
             break;
-        rc = pgetl__arrow_validate_batch(r->fields, r->nfields, &r->batch, err);
+        rc = pgetl__arrow_validate_batch(r->fields, r->nfields, r->field_of, r->ncols, &r->batch,
+                                         err);
         if (rc != PGETL_OK) {
             pgetl_error_prefix(err, "batch %lld: ", (long long)r->batch_index);
             return rc;
@@ -287,8 +300,8 @@ static pgetl_code load(arrow_run *r, pgetl_conn *conn, const pgetl_arrow_options
 
 pgetl_code pgetl_copy_from_arrow_opts(pgetl_conn *conn, const char *table,
                                       struct ArrowArrayStream *stream,
-                                      const pgetl_arrow_options *opts,
-                                      pgetl_copy_stats *stats_out, pgetl_error *err) {
+                                      const pgetl_arrow_options *opts, pgetl_copy_stats *stats_out,
+                                      pgetl_error *err) {
     pgetl_copy_stats stats;
     memset(&stats, 0, sizeof stats);
     int64_t t0 = pgetl__now_ns();
@@ -327,8 +340,8 @@ pgetl_code pgetl_copy_from_arrow_opts(pgetl_conn *conn, const char *table,
         goto done;
     }
     if (opts->columns && opts->ncolumns < 1) {
-        rc = pgetl_error_set(&e, PGETL_EINVAL, "copy_from_arrow into %s: no columns to load",
-                             table);
+        rc =
+            pgetl_error_set(&e, PGETL_EINVAL, "copy_from_arrow into %s: no columns to load", table);
         goto done;
     }
     /* Skip leading empty batches; an entirely empty stream is not an error. */

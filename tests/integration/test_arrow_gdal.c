@@ -65,8 +65,8 @@ static OGRLayerH make_layer(GDALDatasetH *ds_out) {
             OGR_F_SetFieldDouble(h, 2, rows[k].r);
             OGR_F_SetFieldString(h, 3, rows[k].s);
             OGR_F_SetFieldDateTimeEx(h, 4, rows[k].dy, rows[k].dmo, rows[k].dd, 0, 0, 0, 0);
-            OGR_F_SetFieldDateTimeEx(h, 5, rows[k].y, rows[k].mo, rows[k].d, rows[k].hh,
-                                     rows[k].mi, rows[k].ss, 0);
+            OGR_F_SetFieldDateTimeEx(h, 5, rows[k].y, rows[k].mo, rows[k].d, rows[k].hh, rows[k].mi,
+                                     rows[k].ss, 0);
         }
         assert_int_equal(OGR_L_CreateFeature(l, h), OGRERR_NONE);
         OGR_F_Destroy(h);
@@ -149,8 +149,8 @@ static void gdal_layer_loads_and_matches(void **state) {
                 if (memcmp(&g, &w, sizeof g) != 0)
                     fail_msg("feature %d field r: PostgreSQL %s, GDAL %s", row, got, want);
             } else if (strcmp(got, want) != 0) {
-                fail_msg("feature %d field %s: PostgreSQL \"%s\", GDAL \"%s\"", row,
-                         field_names[i], got, want);
+                fail_msg("feature %d field %s: PostgreSQL \"%s\", GDAL \"%s\"", row, field_names[i],
+                         got, want);
             }
         }
         OGR_F_Destroy(h);

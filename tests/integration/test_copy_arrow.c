@@ -97,8 +97,8 @@ static void rt(const char *pgtype, struct ArrowSchema *f, struct ArrowArray *a,
 }
 
 /* rt() for a field of a simple format built from fixed-width values. */
-static void rt_prim(const char *pgtype, const char *fmt, const void *vals, size_t elem,
-                    int64_t n, const bool *valid, const char *expect) {
+static void rt_prim(const char *pgtype, const char *fmt, const void *vals, size_t elem, int64_t n,
+                    const bool *valid, const char *expect) {
     struct ArrowSchema f;
     struct ArrowArray a;
     fx_schema(&f, fmt, "v", 0);
@@ -169,8 +169,8 @@ static void types_bool_and_decimal(void **state) {
     rt("boolean", &f, &a, "true|false|NULL");
 
     /* 10^38 - 1, -1, 0, NULL at scale 10 */
-    int64_t dec[] = {(int64_t)0x098a223fffffffffull, (int64_t)0x4b3b4ca85a86c47aull, -1, -1,
-                     0, 0, 7, 0};
+    int64_t dec[] = {
+        (int64_t)0x098a223fffffffffull, (int64_t)0x4b3b4ca85a86c47aull, -1, -1, 0, 0, 7, 0};
     bool dv[] = {true, true, true, false};
     rt_prim("numeric", "d:38,10", dec, 16, 4, dv,
             "9999999999999999999999999999.9999999999|-0.0000000001|0.0000000000|NULL");
@@ -186,7 +186,8 @@ static void types_strings(void **state) {
     rt_strings("text", "u", v, 5, "|NULL|h\xc3\xa9llo|\xf0\x9f\x8e\x89 4-byte|tab\tnl\n\\");
     rt_strings("varchar(20)", "U", v, 5, "|NULL|h\xc3\xa9llo|\xf0\x9f\x8e\x89 4-byte|tab\tnl\n\\");
     const char *lv[] = {"short", NULL, "a string well beyond twelve bytes \xf0\x9f\x8e\x89", ""};
-    rt_strings("text", "vu", lv, 4, "short|NULL|a string well beyond twelve bytes \xf0\x9f\x8e\x89|");
+    rt_strings("text", "vu", lv, 4,
+               "short|NULL|a string well beyond twelve bytes \xf0\x9f\x8e\x89|");
     const char *c[] = {"ab"};
     rt_strings("char(3)", "u", c, 1, "ab");
     expect_text("SELECT octet_length(v) || ':' || (v = 'ab ')::text FROM rt", "3:true");
@@ -376,8 +377,7 @@ static void slices_with_offsets(void **state) {
     const char *bv[] = {"s0", "s1", "s2", "s3", "s4", NULL, "s6", "s7", "s8"};
     fx_strings(fx_child(&b, 1), 9, bv, false);
     fx_child(&b, 1)->offset = 1; /* b: physical 4..7 */
-    bool cv[] = {false, false, false, false, false, false, false, false, false, true, false,
-                 true};
+    bool cv[] = {false, false, false, false, false, false, false, false, false, true, false, true};
     fx_bools(fx_child(&b, 2), 12, cv, NULL);
     fx_child(&b, 2)->offset = 5; /* c: physical 8..11 */
     fx_child(&b, 2)->length = 7;
@@ -534,6 +534,41 @@ static void missing_columns_named(void **state) {
     assert_int_equal(fx_live(), 0);
 }
 
+/* Data may carry columns of types pgetl cannot load, as long as they are not loaded. */
+static void unsupported_extra_field(void **state) {
+    (void)state;
+    harness_sql(pg, "DROP TABLE IF EXISTS ux");
+    harness_sql(pg, "CREATE TABLE ux (id bigint, s text)");
+    for (int ask = 0; ask < 2; ask++) {
+        struct ArrowSchema s;
+        fx_schema(&s, "+s", "", 2);
+        fx_schema(fx_schema_child(&s, 0), "l", "id", 0);
+        fx_schema(fx_schema_child(&s, 1), "+s", "s", 0); /* a struct column */
+        struct ArrowArray b;
+        fx_struct(&b, 2, 2);
+        int64_t ids[] = {1, 2};
+        fx_prim(fx_child(&b, 0), 2, ids, 8, NULL);
+        fx_struct(fx_child(&b, 1), 2, 0);
+        struct ArrowArrayStream st;
+        fx_stream(&st, &s, &b, 1, -1);
+        const char *only_id[] = {"id"};
+        const char *both[] = {"id", "s"};
+        pgetl_error err;
+        pgetl_code rc =
+            pgetl_copy_from_arrow(conn, "ux", &st, ask ? both : only_id, ask ? 2 : 1, NULL, &err);
+        assert_int_equal(fx_live(), 0);
+        if (!ask) {
+            assert_pgetl_ok(rc, &err);
+            assert_pgetl_ok(pgetl_commit(conn, &err), &err);
+            expect_text("SELECT string_agg(id::text, ',' ORDER BY id) FROM ux", "1,2");
+        } else {
+            assert_int_equal(rc, PGETL_EUNSUPPORTED);
+            assert_string_equal(err.message, "field \"s\": struct fields are not supported");
+            pgetl_rollback(conn, NULL);
+        }
+    }
+}
+
 /* Builds a one-column stream (field "v" of `fmt`) of three int32/int64 values. */
 static void one_col(struct ArrowArrayStream *st, const char *fmt, const void *vals, size_t elem) {
     struct ArrowSchema s;
@@ -600,8 +635,7 @@ static void expect_unlocked(const char *table) {
 static void fails_cleanly(const char *table, pgetl_code want, pgetl_code got,
                           const pgetl_error *err, const char *text) {
     if (got != want)
-        fail_msg("got %s (%s), want %s", pgetl_code_name(got), err->message,
-                 pgetl_code_name(want));
+        fail_msg("got %s (%s), want %s", pgetl_code_name(got), err->message, pgetl_code_name(want));
     if (!strstr(err->message, text))
         fail_msg("message \"%s\" lacks \"%s\"", err->message, text);
     assert_int_equal(fx_live(), 0);
@@ -932,6 +966,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(one_million_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_stream_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_columns_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(unsupported_extra_field, setup, teardown),
         cmocka_unit_test_setup_teardown(impossible_types_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_error_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_batches, setup, teardown),

@@ -244,20 +244,20 @@ static void batch_struct(void **state) {
     fx_prim(fx_child(&b, 0), 4, v, 4, NULL);
     const char *w[] = {"w", "x", "y", "z"};
     fx_strings(fx_child(&b, 1), 4, w, false);
-    assert_pgetl_ok(pgetl__arrow_validate_batch(fields, n, &b, &err), &err);
+    assert_pgetl_ok(pgetl__arrow_validate_batch(fields, n, NULL, 0, &b, &err), &err);
     b.offset = 1; /* struct slice [1, 4): children have 4 elements, fine */
-    assert_pgetl_ok(pgetl__arrow_validate_batch(fields, n, &b, &err), &err);
+    assert_pgetl_ok(pgetl__arrow_validate_batch(fields, n, NULL, 0, &b, &err), &err);
     b.offset = 2; /* [2, 5) is beyond the children */
-    assert_int_equal(pgetl__arrow_validate_batch(fields, n, &b, &err), PGETL_EDATA);
+    assert_int_equal(pgetl__arrow_validate_batch(fields, n, NULL, 0, &b, &err), PGETL_EDATA);
     assert_non_null(strstr(err.message, "column \"a\""));
     b.offset = 0;
     b.n_children = 1;
-    assert_int_equal(pgetl__arrow_validate_batch(fields, n, &b, &err), PGETL_EDATA);
+    assert_int_equal(pgetl__arrow_validate_batch(fields, n, NULL, 0, &b, &err), PGETL_EDATA);
     assert_non_null(strstr(err.message, "n_children is 1, the format needs 2"));
     b.n_children = 2;
     b.null_count = 1;
     fx_buffer(&b, 0, "\x06", 1);
-    assert_int_equal(pgetl__arrow_validate_batch(fields, n, &b, &err), PGETL_EDATA);
+    assert_int_equal(pgetl__arrow_validate_batch(fields, n, NULL, 0, &b, &err), PGETL_EDATA);
     assert_non_null(strstr(err.message, "null rows at the struct level"));
     b.release(&b);
     pgetl__free(fields);
