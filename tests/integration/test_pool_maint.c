@@ -309,6 +309,55 @@ static void global_pool(void **state) {
     PQfinish(pg);
 }
 
+typedef struct global_user {
+    const pgetl_config *cfg;
+    pgetl_conn *conn;
+    pgetl_code rc;
+    pgetl_error err;
+} global_user;
+
+static void *global_user_main(void *p) {
+    global_user *u = p;
+    u->rc = pgetl_get_connection(u->cfg, &u->conn, &u->err);
+    return NULL;
+}
+
+/* Many threads racing to create the process-wide pool get one pool; a
+ * connection still out at pgetl_shutdown is closed when released later. */
+static void global_pool_concurrent_first_use(void **state) {
+    (void)state;
+    char app[64];
+    ph_app("globrace", app, sizeof app);
+    PGconn *pg = harness_pq();
+    pgetl_config cfg = ph_config(app, 1, 8);
+    enum { N = 8 };
+    global_user u[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        u[i] = (global_user){.cfg = &cfg};
+        pthread_create(&t[i], NULL, global_user_main, &u[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        assert_pgetl_ok(u[i].rc, &u[i].err);
+        for (int j = 0; j < i; j++)
+            assert_ptr_not_equal(u[i].conn, u[j].conn);
+    }
+    /* One pool: at most max backends, whatever the race. */
+    assert_int_equal(ph_wait_backends(pg, app, N), N);
+    for (int i = 1; i < N; i++)
+        pgetl_release_connection(u[i].conn);
+    harness_log *log = harness_log_capture(PGETL_LOG_WARN);
+    pgetl_shutdown(); /* u[0] is still out */
+    assert_non_null(strstr(log->text, "event=pool_close_outstanding"));
+    assert_int_equal(ph_wait_backends(pg, app, 1), 1);
+    assert_int_equal(ph_conn_scalar(u[0].conn, "SELECT 1"), 1);
+    pgetl_release_connection(u[0].conn);
+    assert_int_equal(ph_wait_backends(pg, app, 0), 0);
+    harness_log_restore();
+    PQfinish(pg);
+}
+
 typedef struct holder {
     pgetl_pool *pool;
     int hold_ms;
@@ -436,6 +485,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(terminated_idle_conn_not_handed_out),
         cmocka_unit_test(dsn_rotation),
         cmocka_unit_test(global_pool),
+        cmocka_unit_test(global_pool_concurrent_first_use),
         cmocka_unit_test(growth_happens_off_the_caller),
         cmocka_unit_test(growth_waiter_takes_first_free),
     };
