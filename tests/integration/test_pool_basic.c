@@ -76,6 +76,28 @@ static void opens_min_grows_to_max(void **state) {
     PQfinish(pg);
 }
 
+static void min_zero_opens_on_demand(void **state) {
+    (void)state;
+    char app[64];
+    ph_app("min0", app, sizeof app);
+    pgetl_config cfg = ph_config(app, 0, 2);
+    PGconn *pg = harness_pq();
+    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool_stats st;
+    pgetl_pool_get_stats(pool, &st);
+    assert_int_equal(st.opened, 0);
+    assert_int_equal(ph_backends_on(pg, app), 0);
+    pgetl_conn *c = get(pool);
+    assert_int_equal(ph_conn_scalar(c, "SELECT 1"), 1);
+    pgetl_pool_release(pool, c);
+    pgetl_pool_get_stats(pool, &st);
+    assert_int_equal(st.opened, 1);
+    assert_int_equal(st.idle, 1);
+    pgetl_pool_destroy(pool);
+    assert_int_equal(ph_wait_backends(pg, app, 0), 0);
+    PQfinish(pg);
+}
+
 static void autocommit_off_caller_commits(void **state) {
     (void)state;
     char app[64];
@@ -585,6 +607,7 @@ static void bad_configs(void **state) {
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(opens_min_grows_to_max),
+        cmocka_unit_test(min_zero_opens_on_demand),
         cmocka_unit_test(autocommit_off_caller_commits),
         cmocka_unit_test(rollback_on_release),
         cmocka_unit_test(release_runs_detach_first),
