@@ -30,9 +30,9 @@ static char *make(const char *kind, size_t n, size_t *len_out) {
             len += (size_t)snprintf(p + len, 256, "%lld,\"name, %u\",%u,\"say \"\"hi\"\"\",x\n",
                                     (long long)row, r, r % 1000);
         else if (strcmp(kind, "multiline") == 0)
-            len += (size_t)snprintf(p + len, 256, row % 10 ? "%lld,\"a %u\",b,c\n"
-                                                           : "%lld,\"line %u\nnext\",b,c\n",
-                                    (long long)row, r);
+            len += (size_t)snprintf(
+                p + len, 256, row % 10 ? "%lld,\"a %u\",b,c\n" : "%lld,\"line %u\nnext\",b,c\n",
+                (long long)row, r);
         else
             len += (size_t)snprintf(p + len, 256, "%lld\tuser_%u\tback\\\\slash\\ttab\t\\N\n",
                                     (long long)row, r);
@@ -85,8 +85,10 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 4; k++) {
         size_t n;
         char *p = make(kinds[k], mib << 20, &n);
-        pgetl_csv_dialect d = {.text = k == 3, .delim = k == 3 ? '\t' : ',',
-                               .quote = k == 3 ? 0 : '"', .escape = k == 3 ? 0 : '"'};
+        pgetl_csv_dialect d = {.text = k == 3,
+                               .delim = k == 3 ? '\t' : ',',
+                               .quote = k == 3 ? 0 : '"',
+                               .escape = k == 3 ? 0 : '"'};
         double tm[100], ts[100];
         for (int r = 0; r < reps; r++) {
             tm[r] = time_memchr(p, n);

@@ -54,8 +54,8 @@ static pgetl_code read_more(pgetl_load_src *src, pgetl_buf *buf, pgetl_error *er
     if (pgetl__buf_reserve(buf, PGETL_LOAD_BLOCK) != PGETL_OK)
         return pgetl__error_oom(err, "load read");
     size_t n;
-    pgetl_code rc = pgetl__reader_read(src->reader, buf->data + buf->len, PGETL_LOAD_BLOCK, &n,
-                                       err);
+    pgetl_code rc =
+        pgetl__reader_read(src->reader, buf->data + buf->len, PGETL_LOAD_BLOCK, &n, err);
     if (rc != PGETL_OK)
         return rc;
     if (n == 0)
@@ -74,9 +74,8 @@ static pgetl_code next_row(const pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl
     *len_out = 0;
     for (;;) {
         size_t len;
-        if (start < buf->len &&
-            pgetl__csv_scan_row(&ctx->dialect, &src->st, buf->data + start, buf->len - start,
-                                &len)) {
+        if (start < buf->len && pgetl__csv_scan_row(&ctx->dialect, &src->st, buf->data + start,
+                                                    buf->len - start, &len)) {
             *len_out = len;
             return PGETL_OK;
         }
@@ -94,9 +93,8 @@ static pgetl_code next_row(const pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl
             continue;
         }
         if (buf->len - start > PGETL_LOAD_MAX_ROW)
-            return pgetl_error_set(err, PGETL_EDATA,
-                                   "%s line %lld: row longer than %zu MiB (%s)", src->file->path,
-                                   (long long)src->line, PGETL_LOAD_MAX_ROW >> 20,
+            return pgetl_error_set(err, PGETL_EDATA, "%s line %lld: row longer than %zu MiB (%s)",
+                                   src->file->path, (long long)src->line, PGETL_LOAD_MAX_ROW >> 20,
                                    src->st.in_quote ? "a quote is never closed"
                                                     : "no line end found");
         pgetl_code rc = read_more(src, buf, err);
@@ -153,8 +151,8 @@ pgetl_code pgetl__src_open(const pgetl_load_ctx *ctx, const pgetl_load_file *fil
             f = pgetl__malloc(sizeof *f * (size_t)cap);
             if (!f)
                 return pgetl__error_oom(err, "header");
-            rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, src->carry.data,
-                                  len, names, f, cap, &n, err);
+            rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, src->carry.data, len,
+                                  names, f, cap, &n, err);
         }
         if (rc != PGETL_OK) {
             pgetl__free(f);
@@ -227,7 +225,8 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
             }
             return pgetl_error_set(err, PGETL_EDATA,
                                    "%s line %lld: end-of-data marker \\. before the end of the "
-                                   "file", src->file->path, (long long)line);
+                                   "file",
+                                   src->file->path, (long long)line);
         }
         src->rows_read++;
         if (nfields != src->file->ncols) {
@@ -250,8 +249,8 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
                 return pgetl_error_set(err, PGETL_EREJECTS,
                                        "more than %lld rows rejected (max_errors); the last: "
                                        "%s line %lld: %s",
-                                       (long long)ctx->max_errors, src->file->path,
-                                       (long long)line, msg);
+                                       (long long)ctx->max_errors, src->file->path, (long long)line,
+                                       msg);
             continue;
         }
         b->multiline |= src->line - line > 1;
@@ -262,8 +261,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
     }
     /* Bytes past the last whole row wait for the next batch. */
     if (b->data.len > start) {
-        if (pgetl__buf_append(&src->carry, b->data.data + start, b->data.len - start) !=
-            PGETL_OK)
+        if (pgetl__buf_append(&src->carry, b->data.data + start, b->data.len - start) != PGETL_OK)
             return pgetl__error_oom(err, "load batch");
         b->data.len = start;
     }
@@ -362,8 +360,8 @@ static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batc
             return pgetl__error_oom(err, "load fields");
         b->fields = f;
         b->nfields_cap = nf;
-        rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, row, len,
-                              &b->scratch, b->fields, b->nfields_cap, &nf, err);
+        rc = pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, row, len, &b->scratch,
+                              b->fields, b->nfields_cap, &nf, err);
     }
     if (rc != PGETL_OK) {
         pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[i]);
@@ -451,8 +449,8 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
     memset(&cs, 0, sizeof cs);
     pgetl_error e2;
     pgetl_code rc2;
-    if (rc != PGETL_OK && rc != PGETL_ESERVER && rc != PGETL_ECONNLOST &&
-        rc != PGETL_EABORTED && rc != PGETL_EREJECTS) {
+    if (rc != PGETL_OK && rc != PGETL_ESERVER && rc != PGETL_ECONNLOST && rc != PGETL_EABORTED &&
+        rc != PGETL_EREJECTS) {
         /* Our own failure (bad quoting in a re-encoded row, memory): abandon the COPY. */
         pgetl_copy_abort(copy, "pgetl: load failed");
         rc2 = rc;

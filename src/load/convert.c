@@ -29,19 +29,41 @@ pgetl_code pgetl__convert_plan(const pgetl_load_ctx *ctx, pgetl_load_file *f,
         pgetl_conv_fn fn = NULL;
         bool text = false;
         switch (c->type_oid) {
-        case PGETL_OID_INT2: fn = pgetl__conv_int2; break;
-        case PGETL_OID_INT4: fn = pgetl__conv_int4; break;
-        case PGETL_OID_INT8: fn = pgetl__conv_int8; break;
-        case PGETL_OID_FLOAT4: fn = pgetl__conv_float4; break;
-        case PGETL_OID_FLOAT8: fn = pgetl__conv_float8; break;
-        case PGETL_OID_BOOL: fn = pgetl__conv_bool; break;
-        case PGETL_OID_DATE: fn = pgetl__conv_date; break;
-        case PGETL_OID_TIMESTAMP: fn = pgetl__conv_timestamp; break;
-        case PGETL_OID_TIMESTAMPTZ: fn = pgetl__conv_timestamptz; break;
+        case PGETL_OID_INT2:
+            fn = pgetl__conv_int2;
+            break;
+        case PGETL_OID_INT4:
+            fn = pgetl__conv_int4;
+            break;
+        case PGETL_OID_INT8:
+            fn = pgetl__conv_int8;
+            break;
+        case PGETL_OID_FLOAT4:
+            fn = pgetl__conv_float4;
+            break;
+        case PGETL_OID_FLOAT8:
+            fn = pgetl__conv_float8;
+            break;
+        case PGETL_OID_BOOL:
+            fn = pgetl__conv_bool;
+            break;
+        case PGETL_OID_DATE:
+            fn = pgetl__conv_date;
+            break;
+        case PGETL_OID_TIMESTAMP:
+            fn = pgetl__conv_timestamp;
+            break;
+        case PGETL_OID_TIMESTAMPTZ:
+            fn = pgetl__conv_timestamptz;
+            break;
         /* text and varchar receive the bytes as they are (varchar_recv applies the typmod). */
         case PGETL_OID_TEXT:
-        case PGETL_OID_VARCHAR: text = true; break;
-        default: all = false; break;
+        case PGETL_OID_VARCHAR:
+            text = true;
+            break;
+        default:
+            all = false;
+            break;
         }
         conv[i] = fn;
         some_typed |= fn != NULL;

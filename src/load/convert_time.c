@@ -67,8 +67,8 @@ int pgetl__conv_date(const char *p, size_t n, unsigned char *dst) {
 static bool parse_ts(const char *p, size_t n, int64_t *usec, size_t *rest) {
     int64_t days;
     int hh, mi, ss;
-    if (n < 19 || !parse_date(p, 10, &days) || (p[10] != ' ' && p[10] != 'T') ||
-        p[13] != ':' || p[16] != ':' || !digits(p + 11, 2, &hh) || !digits(p + 14, 2, &mi) ||
+    if (n < 19 || !parse_date(p, 10, &days) || (p[10] != ' ' && p[10] != 'T') || p[13] != ':' ||
+        p[16] != ':' || !digits(p + 11, 2, &hh) || !digits(p + 14, 2, &mi) ||
         !digits(p + 17, 2, &ss))
         return false;
     if (hh > 23 || mi > 59 || ss > 59)

@@ -211,12 +211,24 @@ static pgetl_code split_text(const pgetl_csv_dialect *d, const char *null_str, s
             }
             c = row[i++];
             switch (c) {
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case 'v': c = '\v'; break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'v':
+                c = '\v';
+                break;
             case 'x':
                 if (i < len && hexval(row[i]) >= 0) {
                     int v = hexval(row[i++]);

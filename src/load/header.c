@@ -88,11 +88,11 @@ pgetl_code pgetl__header_match(const pgetl_table_info *info, const char *const *
     size_t used = 0;
     used += (size_t)snprintf(msg, sizeof msg, "header does not match table %s:", info->quoted);
     if (unknown.count && used < sizeof msg)
-        used += (size_t)snprintf(msg + used, sizeof msg - used, " unknown columns [%s];",
-                                 unknown.text);
+        used +=
+            (size_t)snprintf(msg + used, sizeof msg - used, " unknown columns [%s];", unknown.text);
     if (dup.count && used < sizeof msg)
-        used += (size_t)snprintf(msg + used, sizeof msg - used, " duplicate columns [%s];",
-                                 dup.text);
+        used +=
+            (size_t)snprintf(msg + used, sizeof msg - used, " duplicate columns [%s];", dup.text);
     if (gen.count && used < sizeof msg)
         used += (size_t)snprintf(msg + used, sizeof msg - used,
                                  " generated columns cannot be loaded [%s];", gen.text);

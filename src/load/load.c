@@ -45,12 +45,12 @@ typedef struct load_run {
     pgetl_conn **conns;
     int nconns;
     pgetl_load_stats stats;
-    int64_t bytes_done;  /* raw bytes of finished files */
+    int64_t bytes_done; /* raw bytes of finished files */
     int64_t t0_ns;
     double last_progress;
     const char *cur_file;
     int64_t cur_size;
-    bool prepared;       /* jobs > 1 with two-phase commit */
+    bool prepared; /* jobs > 1 with two-phase commit */
 } load_run;
 
 static pgetl_code check_options(const pgetl_load_options *o, pgetl_error *err) {
@@ -64,8 +64,7 @@ static pgetl_code check_options(const pgetl_load_options *o, pgetl_error *err) {
     if (o->max_errors < 0)
         return pgetl_error_set(err, PGETL_EINVAL, "load: max_errors must be >= 0");
     if (o->batch_rows < 0 || o->batch_rows > MAX_BATCH_ROWS)
-        return pgetl_error_set(err, PGETL_EINVAL, "load: batch_rows must be 0..%d",
-                               MAX_BATCH_ROWS);
+        return pgetl_error_set(err, PGETL_EINVAL, "load: batch_rows must be 0..%d", MAX_BATCH_ROWS);
     if (o->columns && o->ncolumns < 1)
         return pgetl_error_set(err, PGETL_EINVAL, "load: columns given but ncolumns < 1");
     for (int i = 0; o->columns && i < o->ncolumns; i++)
@@ -76,8 +75,7 @@ static pgetl_code check_options(const pgetl_load_options *o, pgetl_error *err) {
         if (o->delimiter == bad[i] && i < 2)
             return pgetl_error_set(err, PGETL_EINVAL, "load: the delimiter cannot be a newline");
         if ((o->quote == bad[i] || o->escape == bad[i]) && i < 2)
-            return pgetl_error_set(err, PGETL_EINVAL,
-                                   "load: quote and escape cannot be newlines");
+            return pgetl_error_set(err, PGETL_EINVAL, "load: quote and escape cannot be newlines");
     }
     if (o->format == PGETL_LOAD_TEXT && (o->quote || o->escape))
         return pgetl_error_set(err, PGETL_EINVAL, "load: quote/escape apply to CSV/TSV only");
@@ -110,8 +108,8 @@ static void setup_ctx(load_run *run) {
         c->raw = c->dialect.delim == '\t' && strcmp(c->null_str, "\\N") == 0;
     } else {
         c->copy_format = PGETL_COPY_CSV;
-        c->raw = c->dialect.delim == ',' && c->dialect.quote == '"' &&
-                 c->dialect.escape == '"' && c->null_len == 0;
+        c->raw = c->dialect.delim == ',' && c->dialect.quote == '"' && c->dialect.escape == '"' &&
+                 c->null_len == 0;
     }
     c->batch_rows = o->batch_rows ? o->batch_rows : 100000;
     c->max_errors = o->max_errors;
@@ -165,11 +163,24 @@ static pgetl_code match_names(load_run *run, pgetl_load_file *f, const pgetl_buf
     return rc;
 }
 
+/* Opens a file once, so a missing or unreadable one fails before any data moves. */
+static pgetl_code check_readable(const char *path, pgetl_error *err) {
+    if (strcmp(path, "-") == 0)
+        return PGETL_OK;
+    pgetl_reader *r = NULL;
+    pgetl_code rc = pgetl__reader_open(path, &r, err);
+    pgetl__reader_close(r);
+    return rc;
+}
+
 /* Resolves file i's columns: given names, its header, or the whole table. */
 static pgetl_code resolve_file(load_run *run, int i, pgetl_error *err) {
     pgetl_load_file *f = &run->files[i];
     const pgetl_table_info *info = run->info;
     if (run->opts->columns) {
+        pgetl_code rc = check_readable(f->path, err);
+        if (rc != PGETL_OK)
+            return rc;
         f->ncols = run->opts->ncolumns;
         f->colidx = pgetl__malloc(sizeof(int) * (size_t)f->ncols);
         if (!f->colidx)
@@ -177,6 +188,9 @@ static pgetl_code resolve_file(load_run *run, int i, pgetl_error *err) {
         return pgetl__table_resolve_columns(info, run->opts->columns, f->ncols, f->colidx, err);
     }
     if (!run->opts->header) {
+        pgetl_code rc = check_readable(f->path, err);
+        if (rc != PGETL_OK)
+            return rc;
         f->colidx = pgetl__malloc(sizeof(int) * (size_t)(info->ncolumns ? info->ncolumns : 1));
         if (!f->colidx)
             return pgetl__error_oom(err, "load columns");
@@ -328,7 +342,10 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
     }
     pgetl_logline l;
     if (pgetl__log_begin(&l, PGETL_LOG_INFO, "load_commit")) {
-        pgetl__log_str(&l, "mode", run->nconns == 1 ? "single" : run->prepared ? "2pc" : "sequential");
+        pgetl__log_str(&l, "mode",
+                       run->nconns == 1 ? "single"
+                       : run->prepared  ? "2pc"
+                                        : "sequential");
         pgetl__log_int(&l, "connections", run->nconns);
         pgetl__log_end(&l);
     }
@@ -384,8 +401,9 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
             committed++;
         } else if (rc == PGETL_OK) {
             rc = pgetl__error_copy(err, &e);
-            pgetl_error_prefix(err, "load: commit of connection %d of %d failed after %d "
-                                    "committed (partly committed load): ",
+            pgetl_error_prefix(err,
+                               "load: commit of connection %d of %d failed after %d "
+                               "committed (partly committed load): ",
                                i + 1, run->nconns, committed);
         }
     }
@@ -396,8 +414,8 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
 static bool can_prepare(pgetl_conn *conn, int n) {
     pgetl_result *res = NULL;
     pgetl_error e;
-    if (pgetl_fetchall(conn, "SELECT current_setting('max_prepared_transactions')::int", 0,
-                       NULL, &res, &e) != PGETL_OK)
+    if (pgetl_fetchall(conn, "SELECT current_setting('max_prepared_transactions')::int", 0, NULL,
+                       &res, &e) != PGETL_OK)
         return false;
     int64_t v = 0;
     bool ok = pgetl_result_get_int64(res, 0, 0, &v, &e) == PGETL_OK && v >= n;
@@ -430,8 +448,8 @@ static pgetl_code run_load(load_run *run, const char *const *paths, pgetl_error 
         rc = pgetl_begin(run->conns[i], err);
         if (rc == PGETL_OK && !run->ctx.utf8) {
             const char *params[1] = {o->encoding};
-            rc = pgetl_execute(run->conns[i], "SELECT set_config('client_encoding', $1, true)",
-                               1, params, NULL, err);
+            rc = pgetl_execute(run->conns[i], "SELECT set_config('client_encoding', $1, true)", 1,
+                               params, NULL, err);
         }
         if (rc != PGETL_OK)
             return rc;

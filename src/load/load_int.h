@@ -54,7 +54,7 @@ void pgetl__reader_close(pgetl_reader *r); /* accepts NULL */
 
 /* The input dialect, as COPY understands it. */
 typedef struct pgetl_csv_dialect {
-    bool text;   /* PostgreSQL text format (backslash escapes) instead of CSV */
+    bool text; /* PostgreSQL text format (backslash escapes) instead of CSV */
     char delim;
     char quote;  /* CSV only */
     char escape; /* CSV only: inside quotes, escape+quote / escape+escape is literal */
@@ -66,9 +66,9 @@ typedef struct pgetl_csv_dialect {
  * without rescanning what was already seen.
  */
 typedef struct pgetl_csv_scan {
-    size_t pos;       /* bytes of the row already scanned                    */
-    int64_t nfields;  /* delimiters seen outside quotes, plus one            */
-    int64_t nlines;   /* newlines inside the row (quoted / escaped)          */
+    size_t pos;      /* bytes of the row already scanned                    */
+    int64_t nfields; /* delimiters seen outside quotes, plus one            */
+    int64_t nlines;  /* newlines inside the row (quoted / escaped)          */
     bool in_quote;
 } pgetl_csv_scan;
 
@@ -140,7 +140,6 @@ int64_t pgetl__rejects_count(const pgetl_rejects *rj);
 /* Flushes and closes the files. Accepts NULL. */
 pgetl_code pgetl__rejects_destroy(pgetl_rejects *rj, pgetl_error *err);
 
-
 /* ---- batch.c: batches cut at row boundaries, and sending one ------------- */
 
 /* What every part of one load shares (read-only while rows flow, but counters). */
@@ -149,7 +148,7 @@ typedef struct pgetl_load_ctx {
     pgetl_csv_dialect dialect;
     const char *null_str;
     size_t null_len;
-    bool utf8;                  /* input is UTF-8: BOM stripped, conversion allowed  */
+    bool utf8; /* input is UTF-8: BOM stripped, conversion allowed  */
     /*
      * raw: the dialect is COPY's default for copy_format (CSV , " " NULL "" or
      * text TAB \N), so row bytes go to the server as they are. Otherwise each
@@ -185,17 +184,17 @@ typedef struct pgetl_load_file {
 /* A batch: whole rows, each with the input line it starts on. */
 typedef struct pgetl_load_batch {
     pgetl_buf data;
-    size_t *row_end;  /* row i is data[i ? row_end[i-1] : 0, row_end[i]) */
+    size_t *row_end; /* row i is data[i ? row_end[i-1] : 0, row_end[i]) */
     int64_t *row_line;
     int64_t nrows;
     int64_t cap;
-    bool multiline;   /* some row holds a line break inside quotes (CSV)        */
+    bool multiline; /* some row holds a line break inside quotes (CSV)        */
     /* Binary COPY tuples for the rows, when convert.c could convert them all. */
     bool binary;
     pgetl_buf bin;
-    size_t *bin_end;  /* tuple i is bin[i ? bin_end[i-1] : 0, bin_end[i]) */
+    size_t *bin_end; /* tuple i is bin[i ? bin_end[i-1] : 0, bin_end[i]) */
     const pgetl_load_file *file;
-    int64_t index;    /* 0-based among the whole load's batches */
+    int64_t index;     /* 0-based among the whole load's batches */
     pgetl_buf scratch; /* re-encoding and splitting */
     pgetl_csv_field *fields;
     int nfields_cap;
@@ -210,11 +209,11 @@ typedef struct pgetl_load_src {
     const pgetl_load_file *file;
     pgetl_buf carry;
     pgetl_csv_scan st;
-    int64_t line;      /* input line where the next row starts (1-based)        */
-    int64_t rows_read; /* data rows scanned                                      */
+    int64_t line;                 /* input line where the next row starts (1-based)        */
+    int64_t rows_read;            /* data rows scanned                                      */
     int64_t rows_rejected_client; /* rows set aside here (wrong field count)     */
     bool eof;
-    bool done;         /* no more rows                                           */
+    bool done; /* no more rows                                           */
 } pgetl_load_src;
 
 /*

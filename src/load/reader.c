@@ -51,8 +51,7 @@ static pgetl_code read_raw(pgetl_reader *r, pgetl_error *err) {
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return pgetl_error_set(err, PGETL_EIO, "%s: read failed: %s", r->name,
-                                   strerror(errno));
+            return pgetl_error_set(err, PGETL_EIO, "%s: read failed: %s", r->name, strerror(errno));
         }
         if (n == 0) {
             r->raw_eof = true;
@@ -164,8 +163,7 @@ static pgetl_code read_plain(pgetl_reader *r, char *dst, size_t cap, size_t *n_o
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return pgetl_error_set(err, PGETL_EIO, "%s: read failed: %s", r->name,
-                                   strerror(errno));
+            return pgetl_error_set(err, PGETL_EIO, "%s: read failed: %s", r->name, strerror(errno));
         }
         r->bytes_in += n;
         *n_out = (size_t)n;

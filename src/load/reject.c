@@ -51,8 +51,7 @@ static pgetl_code open_files(pgetl_rejects *rj, pgetl_error *err) {
         return pgetl_error_set(err, PGETL_EIO, "reject file %s: %s", rj->path, strerror(errno));
     rj->log = fopen(rj->log_path, "w");
     if (!rj->log)
-        return pgetl_error_set(err, PGETL_EIO, "reject log %s: %s", rj->log_path,
-                               strerror(errno));
+        return pgetl_error_set(err, PGETL_EIO, "reject log %s: %s", rj->log_path, strerror(errno));
     return PGETL_OK;
 }
 
@@ -91,7 +90,14 @@ pgetl_code pgetl__rejects_add(pgetl_rejects *rj, const char *file, int64_t line,
 }
 
 int64_t pgetl__rejects_count(const pgetl_rejects *rj) {
-    return rj ? rj->count : 0;
+    if (!rj)
+        return 0;
+    /* Workers read the count while others add: take the lock (rare, cheap). */
+    pgetl_rejects *m = (pgetl_rejects *)rj;
+    pthread_mutex_lock(&m->mu);
+    int64_t n = m->count;
+    pthread_mutex_unlock(&m->mu);
+    return n;
 }
 
 pgetl_code pgetl__rejects_destroy(pgetl_rejects *rj, pgetl_error *err) {

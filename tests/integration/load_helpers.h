@@ -62,8 +62,8 @@ static inline pgetl_load_options lh_opts(const char *table) {
 }
 
 /* Loads one file; returns the code, fills stats and err. */
-static inline pgetl_code lh_load1(const char *path, const pgetl_load_options *o, pgetl_load_stats *st,
-                           pgetl_error *err) {
+static inline pgetl_code lh_load1(const char *path, const pgetl_load_options *o,
+                                  pgetl_load_stats *st, pgetl_error *err) {
     const char *paths[1] = {path};
     return pgetl_load_files(lh_pool, paths, 1, o, st, err);
 }

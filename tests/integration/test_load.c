@@ -42,9 +42,12 @@ static void basic_csv_quotes_newlines(void **state) {
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 2"), "comma, inside");
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 3"), "line\nbreak");
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 4"), "quote \" here");
-    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 4 AND amount IS NULL"), 1);
-    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 5 AND name IS NULL"), 1);
-    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 6 AND name = ''"), 1);
+    assert_int_equal(
+        harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 4 AND amount IS NULL"), 1);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 5 AND name IS NULL"),
+                     1);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 6 AND name = ''"),
+                     1);
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 7"), "last no newline");
 }
 
@@ -206,6 +209,13 @@ static void file_not_found_and_directory(void **state) {
     assert_contains(err.message, "missing.csv");
     assert_int_equal(lh_load1(lh_dir, &o, &st, &err), PGETL_EIO);
     assert_contains(err.message, "is a directory");
+    /* Without a header too, and before the good first file is sent. */
+    const char *good = lh_text("nf_good.csv", "1,a,1\n");
+    const char *paths[2] = {good, path};
+    o.header = false;
+    assert_int_equal(pgetl_load_files(lh_pool, paths, 2, &o, &st, &err), PGETL_ENOTFOUND);
+    assert_int_equal(st.batches, 0);
+    assert_int_equal(count_lt(), 0);
 }
 
 static void unterminated_quote_at_eof(void **state) {
@@ -397,7 +407,8 @@ static void custom_dialects(void **state) {
     assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 1"), "a\tb");
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 2"), "x,y");
-    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 3 AND name IS NULL"), 1);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 3 AND name IS NULL"),
+                     1);
     /* ';' delimiter, single quotes, backslash escape, NA for NULL. */
     reset_table();
     p = lh_text("d.csv", "id;name;amount\n1;'it\\'s; ok';NA\n2;'';3\n3;\"dq\";NA\n");
@@ -409,7 +420,8 @@ static void custom_dialects(void **state) {
     assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 1"), "it's; ok");
     assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE amount IS NULL"), 2);
-    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 2 AND name = ''"), 1);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lt WHERE id = 2 AND name = ''"),
+                     1);
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 3"), "\"dq\"");
 }
 

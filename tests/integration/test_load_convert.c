@@ -49,10 +49,11 @@ static char *tmp(void) {
 static const char *gen_int(int bits, bool clean) {
     static const char *const edge16[] = {"0", "-32768", "32767", "-0", "007", "1"};
     static const char *const edge32[] = {"0", "-2147483648", "2147483647", "-0", "000123"};
-    static const char *const edge64[] = {"0", "-9223372036854775808", "9223372036854775807",
-                                         "-0", "42"};
-    static const char *const dirty[] = {"32768", "-2147483649", "9223372036854775808", " 5",
-                                        "+5", "5 ", "1.0", "1e3", "0x1F", "", "abc", "--1"};
+    static const char *const edge64[] = {"0", "-9223372036854775808", "9223372036854775807", "-0",
+                                         "42"};
+    static const char *const dirty[] = {
+        "32768", "-2147483649", "9223372036854775808", " 5", "+5", "5 ", "1.0", "1e3", "0x1F", "",
+        "abc",   "--1"};
     if (!clean && rnd(4) == 0)
         return PICK(dirty);
     if (rnd(3) == 0)
@@ -65,13 +66,22 @@ static const char *gen_int(int bits, bool clean) {
 }
 
 static const char *gen_float(bool f4, bool clean) {
-    static const char *const edge[] = {"0", "-0", "1.5", "0.1", "0.30000000000000004",
-                                       "1.7976931348623157e308", "2.2250738585072014E-308",
-                                       "3.4028235e38", "1.5e-38", "123456789012345678901234567890",
-                                       "9007199254740993", "1e22", "1e23"};
-    static const char *const dirty[] = {"1e309", "3.5e38", "1e-320", "1e-50", "NaN", "Infinity",
-                                        "-Infinity", "inf", ".5", "5.", "+1", " 1", "1,5",
-                                        "0x1p3", "", "e5"};
+    static const char *const edge[] = {"0",
+                                       "-0",
+                                       "1.5",
+                                       "0.1",
+                                       "0.30000000000000004",
+                                       "1.7976931348623157e308",
+                                       "2.2250738585072014E-308",
+                                       "3.4028235e38",
+                                       "1.5e-38",
+                                       "123456789012345678901234567890",
+                                       "9007199254740993",
+                                       "1e22",
+                                       "1e23"};
+    static const char *const dirty[] = {"1e309",     "3.5e38", "1e-320", "1e-50", "NaN", "Infinity",
+                                        "-Infinity", "inf",    ".5",     "5.",    "+1",  " 1",
+                                        "1,5",       "0x1p3",  "",       "e5"};
     if (!clean && rnd(4) == 0)
         return PICK(dirty);
     if (rnd(3) == 0) {
@@ -114,8 +124,8 @@ static const char *gen_bool(bool clean) {
 }
 
 static const char *gen_text(bool clean, int maxlen) {
-    static const char *const parts[] = {"a", "Z", " ", ",", "\"", "\n", "\\", "é", "日本",
-                                        "\t", "'", "\\N", "\r\n", "x", "🙂"};
+    static const char *const parts[] = {"a",    "Z",  " ", ",",   "\"",   "\n", "\\",  "é",
+                                        "日本", "\t", "'", "\\N", "\r\n", "x",  "🙂"};
     static const char *const dirty[] = {"bad\xC3\x28utf8", "\xFF", "toolong-toolong-toolong"};
     if (!clean && rnd(8) == 0)
         return PICK(dirty);
@@ -135,8 +145,8 @@ static const char *gen_text(bool clean, int maxlen) {
 }
 
 static const char *gen_date(bool clean, char *s) {
-    static const char *const dirty[] = {"2023-02-29", "1900-02-29", "2024-13-01", "2024-1-1",
-                                        "infinity", "epoch", "20240101", "0000-01-01",
+    static const char *const dirty[] = {"2023-02-29",  "1900-02-29",  "2024-13-01", "2024-1-1",
+                                        "infinity",    "epoch",       "20240101",   "0000-01-01",
                                         "10000-01-01", "2024-01-01 ", "Jan 5 2020", ""};
     if (!clean && rnd(4) == 0)
         return PICK(dirty);
@@ -152,17 +162,24 @@ static const char *gen_date(bool clean, char *s) {
 
 /* ("now" and "today" are left out: they differ between the two loads.) */
 static const char *gen_ts(bool clean, bool tz) {
-    static const char *const dirty[] = {"2020-01-01 24:00:00", "2020-01-01 23:59:60",
-                                        "2020-01-01 00:00:00.1234567", "2020-01-01",
-                                        "2020-01-01 1:02:03", "epoch", "infinity", "2020-01-01 00:00:00 UTC",
-                                        "2020-01-01 00:00:00+0530", "allballs", ""};
+    static const char *const dirty[] = {"2020-01-01 24:00:00",
+                                        "2020-01-01 23:59:60",
+                                        "2020-01-01 00:00:00.1234567",
+                                        "2020-01-01",
+                                        "2020-01-01 1:02:03",
+                                        "epoch",
+                                        "infinity",
+                                        "2020-01-01 00:00:00 UTC",
+                                        "2020-01-01 00:00:00+0530",
+                                        "allballs",
+                                        ""};
     char *s = tmp();
     if (!clean && rnd(4) == 0)
         return PICK(dirty);
     char d[128];
     gen_date(true, d);
-    int len = snprintf(s, 128, "%s%c%02u:%02u:%02u", d, rnd(3) ? ' ' : 'T', rnd(24), rnd(60),
-                       rnd(60));
+    int len =
+        snprintf(s, 128, "%s%c%02u:%02u:%02u", d, rnd(3) ? ' ' : 'T', rnd(24), rnd(60), rnd(60));
     unsigned nf = rnd(8);
     if (nf && nf <= 6) {
         s[len++] = '.';
@@ -171,8 +188,8 @@ static const char *gen_ts(bool clean, bool tz) {
         s[len] = '\0';
     }
     if (tz) {
-        static const char *const offs[] = {"Z", "+00", "+02", "-05", "+05:30", "-09:30",
-                                           "+14", "-12:00", "+15:59"};
+        static const char *const offs[] = {"Z",      "+00", "+02",    "-05",   "+05:30",
+                                           "-09:30", "+14", "-12:00", "+15:59"};
         static const char *const doffs[] = {"", " +02", "+0530", "+16", "+02:60", " Europe/Paris"};
         const char *o = (!clean && rnd(4) == 0) ? PICK(doffs) : PICK(offs);
         snprintf(s + len, 128 - (size_t)len, "%s", o);
@@ -324,7 +341,8 @@ static void auto_skips_all_text(void **state) {
     o.convert = PGETL_CONVERT_ALWAYS;
     assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
     assert_int_equal(st.batches_binary, 1);
-    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM dc_text WHERE a = 'q,\"r' AND b IS NULL"), 2);
+    assert_int_equal(
+        harness_scalar(lh_pg, "SELECT count(*) FROM dc_text WHERE a = 'q,\"r' AND b IS NULL"), 2);
 }
 
 static void unsupported_type_never_converts(void **state) {

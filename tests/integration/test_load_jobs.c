@@ -29,7 +29,8 @@ static const char *gen(const char *name, int n, int bad) {
 }
 
 static int64_t prepared_left(void) {
-    return harness_scalar(lh_pg, "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pgetl_load_%'");
+    return harness_scalar(lh_pg,
+                          "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE 'pgetl_load_%'");
 }
 
 static void jobs_load_everything(void **state) {
@@ -147,10 +148,8 @@ static void jobs_many_files(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(jobs_load_everything),
-        cmocka_unit_test(jobs_failure_rolls_back_all),
-        cmocka_unit_test(jobs_with_rejects),
-        cmocka_unit_test(jobs_with_truncate_runs_serial),
+        cmocka_unit_test(jobs_load_everything), cmocka_unit_test(jobs_failure_rolls_back_all),
+        cmocka_unit_test(jobs_with_rejects),    cmocka_unit_test(jobs_with_truncate_runs_serial),
         cmocka_unit_test(jobs_many_files),
     };
     if (argc > 1)

@@ -61,8 +61,8 @@ static void floats(void **state) {
     assert_int_equal(CONV(pgetl__conv_float8, "2E-3", b), 8);
     assert_true(f8(b) == 2e-3);
     /* Overflow / underflow and non-grammar forms go to the server. */
-    const char *bad[] = {"1e309", "1e-400", "NaN", "Infinity", "-inf", ".5", "5.", "1e",
-                         "+1", " 1", "0x1p3", "1,5", ""};
+    const char *bad[] = {"1e309", "1e-400", "NaN", "Infinity", "-inf", ".5", "5.",
+                         "1e",    "+1",     " 1",  "0x1p3",    "1,5",  ""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(CONV(pgetl__conv_float8, bad[i], b), -1);
     assert_int_equal(CONV(pgetl__conv_float4, "3.4028235e38", b), 4);
@@ -97,9 +97,9 @@ static void dates(void **state) {
     assert_int_equal(be(b, 4), 8825);
     assert_int_equal(CONV(pgetl__conv_date, "0001-01-01", b), 4);
     assert_int_equal(be(b, 4), -730119);
-    const char *bad[] = {"2023-02-29", "1900-02-29", "2024-13-01", "2024-00-10", "2024-04-31",
-                         "0000-01-01", "2024-1-01", "20240101", "2024-01-01 ", "01/02/2024",
-                         "10000-01-01", "2024-01-01T00:00:00"};
+    const char *bad[] = {"2023-02-29",  "1900-02-29", "2024-13-01",  "2024-00-10",
+                         "2024-04-31",  "0000-01-01", "2024-1-01",   "20240101",
+                         "2024-01-01 ", "01/02/2024", "10000-01-01", "2024-01-01T00:00:00"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(CONV(pgetl__conv_date, bad[i], b), -1);
     assert_int_equal(CONV(pgetl__conv_date, "2000-02-29", b), 4);
@@ -114,9 +114,14 @@ static void timestamps(void **state) {
     assert_int_equal(be(b, 8), INT64_C(86400000000));
     assert_int_equal(CONV(pgetl__conv_timestamp, "1999-12-31 23:59:59.999999", b), 8);
     assert_int_equal(be(b, 8), -1);
-    const char *bad[] = {"2000-01-01 24:00:00", "2000-01-01 23:60:00", "2000-01-01 23:59:60",
-                         "2000-01-01 1:00:00", "2000-01-01 00:00:00.1234567",
-                         "2000-01-01 00:00:00.", "2000-01-01 00:00:00+00", "2000-01-01",
+    const char *bad[] = {"2000-01-01 24:00:00",
+                         "2000-01-01 23:60:00",
+                         "2000-01-01 23:59:60",
+                         "2000-01-01 1:00:00",
+                         "2000-01-01 00:00:00.1234567",
+                         "2000-01-01 00:00:00.",
+                         "2000-01-01 00:00:00+00",
+                         "2000-01-01",
                          "2000-01-01 00:00"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(CONV(pgetl__conv_timestamp, bad[i], b), -1);
@@ -127,8 +132,8 @@ static void timestamps(void **state) {
     assert_int_equal(be(b, 8), 0);
     assert_int_equal(CONV(pgetl__conv_timestamptz, "2000-01-01 00:00:00Z", b), 8);
     assert_int_equal(be(b, 8), 0);
-    const char *badtz[] = {"2000-01-01 00:00:00", "2000-01-01 00:00:00 UTC",
-                           "2000-01-01 00:00:00+0200", "2000-01-01 00:00:00+16",
+    const char *badtz[] = {"2000-01-01 00:00:00",       "2000-01-01 00:00:00 UTC",
+                           "2000-01-01 00:00:00+0200",  "2000-01-01 00:00:00+16",
                            "2000-01-01 00:00:00+02:60", "2000-01-01 00:00:00 +02",
                            "2000-01-01 00:00:00Zx"};
     for (size_t i = 0; i < sizeof badtz / sizeof *badtz; i++)

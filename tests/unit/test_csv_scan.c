@@ -203,8 +203,7 @@ static void split_nulls_and_quotes(void **state) {
     /* Trailing CRLF stripped: NA has no \r. */
     assert_int_equal(f[4].len, 2);
     /* A custom NULL string. */
-    assert_pgetl_ok(pgetl__csv_split(&CSV, "NA", 2, row, strlen(row), &out, f, 8, &nf, &err),
-                    &err);
+    assert_pgetl_ok(pgetl__csv_split(&CSV, "NA", 2, row, strlen(row), &out, f, 8, &nf, &err), &err);
     assert_false(f[0].null);
     assert_true(f[4].null);
     /* More fields than room: the count is still right. */
@@ -282,7 +281,10 @@ static void fuzz_against_reference(void **state) {
         if (nr2 != nr || nr != nref) {
             fprintf(stderr, "iter %d step %zu esc %c: ", iter, (size_t)(iter % 7) + 1, d->escape);
             for (size_t i = 0; i < n; i++)
-                fprintf(stderr, "%s", buf[i] == '\n' ? "\\n" : buf[i] == '\r' ? "\\r" : (char[2]){buf[i], 0});
+                fprintf(stderr, "%s",
+                        buf[i] == '\n'   ? "\\n"
+                        : buf[i] == '\r' ? "\\r"
+                                         : (char[2]){buf[i], 0});
             fprintf(stderr, "\n");
         }
         assert_int_equal(nr, nref);

@@ -276,14 +276,10 @@ static void pipe_gzip(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(plain_file),
-        cmocka_unit_test(gzip_by_magic_not_name),
-        cmocka_unit_test(zstd_by_magic),
-        cmocka_unit_test(truncated_gzip),
-        cmocka_unit_test(truncated_zstd),
-        cmocka_unit_test(not_found_and_directory),
-        cmocka_unit_test(empty_and_tiny),
-        cmocka_unit_test(pipe_gzip),
+        cmocka_unit_test(plain_file),     cmocka_unit_test(gzip_by_magic_not_name),
+        cmocka_unit_test(zstd_by_magic),  cmocka_unit_test(truncated_gzip),
+        cmocka_unit_test(truncated_zstd), cmocka_unit_test(not_found_and_directory),
+        cmocka_unit_test(empty_and_tiny), cmocka_unit_test(pipe_gzip),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
