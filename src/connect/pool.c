@@ -7,6 +7,8 @@
  */
 #include "connect/pool_int.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -121,6 +123,36 @@ void pgetl__pool_notice_receiver(void *arg, const PGresult *res) {
         pgetl__log_str(&l, "msg", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
         pgetl__log_end(&l);
     }
+}
+
+bool pgetl__pool_conn_alive(pgetl_pool_slot *s) {
+    PGconn *pg = s->conn.pg;
+    /* A FATAL message and the EOF after it may arrive in separate reads, so
+     * look a few times; an idle connection normally has nothing to read and
+     * the first poll() says so. */
+    for (int i = 0; i < 4; i++) {
+        if (s->server_fatal || PQstatus(pg) != CONNECTION_OK)
+            return false;
+        struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
+        if (p.fd < 0)
+            return false;
+        int r = poll(&p, 1, 0);
+        if (r == 0)
+            return PQtransactionStatus(pg) == PQTRANS_IDLE;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (p.revents & (POLLERR | POLLNVAL))
+            return false;
+        if (!PQconsumeInput(pg))
+            return false;
+        PGnotify *n;
+        while ((n = PQnotifies(pg)) != NULL)
+            PQfreemem(n);
+    }
+    return !s->server_fatal && PQstatus(pg) == CONNECTION_OK;
 }
 
 /* ---- create ---------------------------------------------------------------- */

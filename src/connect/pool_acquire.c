@@ -6,45 +6,12 @@
 #include "connect/pool_int.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <time.h>
 
 static struct timespec abs_deadline(int64_t at_ns) {
     struct timespec ts = {.tv_sec = (time_t)(at_ns / 1000000000),
                           .tv_nsec = (long)(at_ns % 1000000000)};
     return ts;
-}
-
-/* True when the connection looks usable: not broken, no FATAL received, and
- * nothing pending on the socket that turns out to be an error or EOF. */
-static bool conn_alive(pgetl_pool_slot *s) {
-    PGconn *pg = s->conn.pg;
-    /* A FATAL message and the EOF after it may arrive in separate reads, so
-     * look a few times; an idle connection normally has nothing to read and
-     * the first poll() says so. */
-    for (int i = 0; i < 4; i++) {
-        if (s->server_fatal || PQstatus(pg) != CONNECTION_OK)
-            return false;
-        struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
-        if (p.fd < 0)
-            return false;
-        int r = poll(&p, 1, 0);
-        if (r == 0)
-            return PQtransactionStatus(pg) == PQTRANS_IDLE;
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        if (p.revents & (POLLERR | POLLNVAL))
-            return false;
-        if (!PQconsumeInput(pg))
-            return false;
-        PGnotify *n;
-        while ((n = PQnotifies(pg)) != NULL)
-            PQfreemem(n);
-    }
-    return !s->server_fatal && PQstatus(pg) == CONNECTION_OK;
 }
 
 /* ---- acquire --------------------------------------------------------------- */
@@ -210,7 +177,7 @@ again:
         }
         /* The slot is ours (OUT), so the check runs without the lock. */
         pthread_mutex_unlock(&pool->mu);
-        bool alive = !retire && conn_alive(s);
+        bool alive = !retire && pgetl__pool_conn_alive(s);
         pthread_mutex_lock(&pool->mu);
         if (alive) {
             pool->acquired++;

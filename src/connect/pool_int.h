@@ -173,6 +173,11 @@ void pgetl__pool_fail_waiters(pgetl_pool *pool, pgetl_code code);
  * returned PGconn after dropping mu. Caller holds mu. */
 PGconn *pgetl__pool_slot_clear(pgetl_pool *pool, pgetl_pool_slot *slot);
 
+/* True when the connection looks usable: not broken, no FATAL received, and
+ * nothing pending on the socket that turns out to be an error or EOF. The
+ * caller must own the slot (OUT) or hold mu with the slot IDLE. */
+bool pgetl__pool_conn_alive(pgetl_pool_slot *slot);
+
 /* Routes server notices on pooled connections to the log (never stderr) and
  * notes FATAL ones on the slot. */
 void pgetl__pool_notice_receiver(void *arg, const PGresult *res);

@@ -9,6 +9,7 @@
 #include "connect/pool_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -44,6 +45,39 @@ static void close_slot_locked(pgetl_pool *pool, pgetl_pool_slot *s, int idle_ind
     }
 }
 
+/*
+ * Finds idle connections that died (backend killed, server restarted) with
+ * one zero-timeout poll() over their sockets, so that the pool heals back to
+ * pool_min before anyone asks. Only sockets with something to read get a
+ * closer look. At most WATCH_BATCH per tick, oldest first, to bound the time
+ * spent under the lock.
+ */
+enum { WATCH_BATCH = 128 };
+
+static void watch_idle(pgetl_pool *pool) {
+    struct pollfd fds[WATCH_BATCH];
+    pgetl_pool_slot *who[WATCH_BATCH];
+    int n = 0;
+    for (int i = 0; i < pool->n_idle && n < WATCH_BATCH; i++) {
+        pgetl_pool_slot *s = pool->idle[i];
+        fds[n] = (struct pollfd){.fd = PQsocket(s->conn.pg), .events = POLLIN};
+        who[n++] = s;
+    }
+    if (n == 0 || poll(fds, (nfds_t)n, 0) <= 0)
+        return;
+    for (int k = 0; k < n; k++) {
+        if (!fds[k].revents || pgetl__pool_conn_alive(who[k]))
+            continue;
+        for (int i = 0; i < pool->n_idle; i++) {
+            if (pool->idle[i] == who[k]) {
+                pool->lost++;
+                close_slot_locked(pool, who[k], i, "lost");
+                break;
+            }
+        }
+    }
+}
+
 static void housekeep(pgetl_pool *pool, int64_t now) {
     const pgetl_config *c = &pool->cfg;
     /* Oldest idle first (bottom of the stack). */
@@ -62,6 +96,7 @@ static void housekeep(pgetl_pool *pool, int64_t now) {
         else
             i++;
     }
+    watch_idle(pool);
     if (c->leak_threshold_s > 0) {
         int64_t limit = (int64_t)(c->leak_threshold_s * 1e9);
         for (int i = 0; i < c->pool_max; i++) {

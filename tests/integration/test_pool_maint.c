@@ -206,6 +206,34 @@ static void terminated_idle_conn_not_handed_out(void **state) {
     PQfinish(pg);
 }
 
+/* The maintenance thread notices idle connections that died and reopens
+ * pool_min of them without waiting for an acquire. */
+static void dead_idle_conns_replaced_in_background(void **state) {
+    (void)state;
+    char app[64];
+    ph_app("heal", app, sizeof app);
+    pgetl_config cfg = ph_config(app, 2, 3);
+    PGconn *pg = harness_pq();
+    pgetl_pool *pool = make_pool(&cfg);
+    harness_log_capture(PGETL_LOG_ERROR);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+             "'%s'",
+             app);
+    harness_sql(pg, sql);
+    PH_WAIT_STAT(pool, lost, 2);
+    PH_WAIT_STAT(pool, opened, 4);
+    PH_WAIT_STAT(pool, idle, 2);
+    assert_int_equal(ph_wait_backends(pg, app, 2), 2);
+    pgetl_pool_stats st;
+    pgetl_pool_get_stats(pool, &st);
+    assert_int_equal(st.acquired, 0);
+    harness_log_restore();
+    pgetl_pool_destroy(pool);
+    PQfinish(pg);
+}
+
 static void dsn_rotation(void **state) {
     (void)state;
     char app[64];
@@ -483,6 +511,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(lifetime_jitter_spreads_expiry),
         cmocka_unit_test(leak_reported_once),
         cmocka_unit_test(terminated_idle_conn_not_handed_out),
+        cmocka_unit_test(dead_idle_conns_replaced_in_background),
         cmocka_unit_test(dsn_rotation),
         cmocka_unit_test(global_pool),
         cmocka_unit_test(global_pool_concurrent_first_use),
