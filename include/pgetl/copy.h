@@ -205,12 +205,63 @@ PGETL_API pgetl_code pgetl_copy_from_arrow_opts(pgetl_conn *conn, const char *ta
 #define PGETL_ARROW_BATCH_ROWS 65536
 
 /*
- * Runs `COPY (sql) TO STDOUT (FORMAT binary)` and exposes the rows as an
- * Arrow stream in *stream_out, decoded a batch at a time (memory bounded by
- * one batch). The caller owns the stream and releases it. The stream borrows
- * the connection: it must be released (or read to the end) before the
- * connection is used for anything else or given back; see the contract in
- * this function's notes in docs/ARROW.md.
+ * Runs a query and exposes its rows as an Arrow C stream in *stream_out,
+ * decoded a batch at a time (memory bounded by one batch whatever the result
+ * size). The spec's copy_table_to_polars.
+ *
+ * How: the query is first described as the unnamed prepared statement; that
+ * checks the SQL and reports its errors with SQLSTATE before anything
+ * streams, and gives the column names, types and typmods. Without parameters
+ * the rows come through `COPY (sql) TO STDOUT (FORMAT binary)`; with
+ * parameters (COPY cannot bind them) through the prepared statement in
+ * single-row mode with binary results. Both give the same Arrow output.
+ * Columns whose type has no binary decoder (see docs/ARROW.md, "Query to
+ * Arrow", for the type mapping) arrive as their text output: the query is
+ * then wrapped as `SELECT c1, c2::text, ... FROM (sql) AS q(c1, c2, ...)`,
+ * so it must be usable as a subquery (SELECT, VALUES, TABLE). `sql` is one
+ * statement; trailing semicolons and blanks are dropped.
+ *
+ * params: nparams text-format values for $1..$n (a NULL pointer is SQL
+ * NULL); nparams must equal the statement's parameter count.
+ *
+ * Transactions: opens one when the connection is idle and never commits.
+ * Its work runs under `SAVEPOINT pgetl_query_arrow`, released when the
+ * stream ends and rolled back when it fails or is stopped early, so the
+ * caller's transaction is left as it was (and usable) whatever happens,
+ * unless the connection itself is lost.
+ *
+ * Returns PGETL_OK with *stream_out set (release it exactly once), or:
+ * PGETL_EINVAL (NULL argument, parameter count), PGETL_EUNSUPPORTED
+ * (client_encoding is not UTF8), PGETL_ESTATE (the connection is busy, e.g.
+ * another stream still borrows it), PGETL_ESERVER with SQLSTATE (bad SQL,
+ * errors found when execution starts), PGETL_ECONNLOST, PGETL_ENOMEM. On
+ * failure stream_out->release is NULL.
+ *
+ * The stream: get_schema gives a struct ("+s") with one nullable child per
+ * column, named as the query names them (duplicates kept). get_next gives
+ * batches of up to PGETL_ARROW_BATCH_ROWS rows (fewer when a string, binary
+ * or list column would pass the 2 GiB its int32 offsets can address), then
+ * returns 0 with out->release == NULL at the end; an empty result is a valid
+ * stream with its schema and no batches. On failure get_next returns EINVAL
+ * (a value Arrow cannot hold, e.g. 'infinity' dates, NaN in decimal128,
+ * multi-dimensional arrays, or bytes that do not decode), ENOMEM, or EIO (a
+ * server error mid-stream, the connection lost, or the connection released
+ * under the stream), and get_last_error() returns the message, "... [SQLSTATE
+ * xxxxx]" for server errors; failures are sticky. Batches are independent of
+ * the stream and the connection and may outlive both.
+ *
+ * Connection contract: the stream borrows the connection until get_next has
+ * reported the end or a failure, or the stream is released. Meanwhile use
+ * the connection for nothing else. Releasing the stream early cancels the
+ * server-side command (after reading whatever already arrived), drains it
+ * (bounded by a 10 s timeout) and leaves the connection idle and usable.
+ * Giving the connection back to its pool, or closing it, while the stream is
+ * open does the same, and the stream's next get_next fails with EIO and
+ * "the connection was released while the stream was open"; the stream never
+ * touches the connection again.
+ *
+ * Thread note: the stream is used by one thread at a time, like its
+ * connection.
  */
 PGETL_API pgetl_code pgetl_query_arrow(pgetl_conn *conn, const char *sql, int nparams,
                                        const char *const *params,
