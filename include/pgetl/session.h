@@ -23,8 +23,10 @@
  *   mutex, so several threads may share one (the default session is meant to
  *   be shared); their statements run one after the other on the session's one
  *   connection, and a transaction scope holds the session for its whole
- *   duration. pgetl_session_destroy() must not race with other calls on the
- *   same handle; the default session uses references instead (see there).
+ *   duration. Threads sharing a session should do their work inside scopes:
+ *   statements outside one share the session's implicit transaction.
+ *   pgetl_session_destroy() must not race with other calls on the same
+ *   handle; the default session uses references instead (see there).
  * - The default-session functions are safe from any number of threads.
  * - A pgetl_async / pgetl_async_copy operation, and the connection it runs on,
  *   are used by one thread at a time (libpq's rule).
