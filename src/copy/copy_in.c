@@ -237,6 +237,21 @@ static void next_batch(pgetl_copy *c) {
     }
 }
 
+static void copy_free(pgetl_copy *c) {
+    pgetl__buf_reset(&c->buf);
+    pgetl__free(c->sql);
+    pgetl__free(c->colidx);
+    pgetl__free(c->bincols);
+    pgetl__free(c->lens);
+    pgetl__free(c->row_off);
+    pgetl__free(c->live);
+    pgetl__free(c->segs);
+    pgetl__free(c->lines);
+    if (c->owned_info)
+        pgetl__table_info_free(c->owned_info);
+    pgetl__free(c);
+}
+
 pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *info,
                                       const int *colidx, int ncols, const pgetl_copy_options *opts,
                                       pgetl_copy **copy_out, pgetl_error *err) {
@@ -314,15 +329,14 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
                    PGETL_OK;
     if (!ok) {
         pgetl__error_oom(err, "COPY");
-        pgetl_copy_abort(c, NULL);
+        copy_free(c);
         return PGETL_ENOMEM;
     }
     if (!c->isolate) {
         rc = pgetl__copy_start(c, err);
         if (rc != PGETL_OK) {
             drain(c, "pgetl: COPY could not start");
-            c->failed = true; /* abort must not poison again: the server already failed */
-            pgetl_copy_abort(c, NULL);
+            copy_free(c);
             return rc;
         }
     }
@@ -461,21 +475,6 @@ const pgetl_table_info *pgetl__copy_table(const pgetl_copy *c) {
 
 size_t pgetl__copy_buffer_capacity(const pgetl_copy *c) {
     return c->buf.cap;
-}
-
-static void copy_free(pgetl_copy *c) {
-    pgetl__buf_reset(&c->buf);
-    pgetl__free(c->sql);
-    pgetl__free(c->colidx);
-    pgetl__free(c->bincols);
-    pgetl__free(c->lens);
-    pgetl__free(c->row_off);
-    pgetl__free(c->live);
-    pgetl__free(c->segs);
-    pgetl__free(c->lines);
-    if (c->owned_info)
-        pgetl__table_info_free(c->owned_info);
-    pgetl__free(c);
 }
 
 /* Streaming mode: trailer, last chunk, end of COPY, and the server's verdict. */
