@@ -163,7 +163,9 @@ PGETL_API void pgetl_pool_get_stats(pgetl_pool *pool, pgetl_pool_stats *stats_ou
  * Closes the pool: idle connections are closed, waiters fail with
  * PGETL_ECLOSED, later acquires fail. Connections still out are reported
  * (one warning each, with where they were acquired) and closed when they are
- * released. Returns the number still out. Idempotent.
+ * released. Returns the number still out. Idempotent. Waits for the
+ * maintenance thread to stop, which may be finishing a connection attempt
+ * (at most connect_timeout_s).
  */
 PGETL_API int pgetl_pool_close(pgetl_pool *pool);
 
@@ -193,7 +195,12 @@ PGETL_API pgetl_code pgetl_get_connection_at(const pgetl_config *cfg, const char
  */
 PGETL_API void pgetl_release_connection(pgetl_conn *conn);
 
-/* Closes and frees the process-wide pool (a later get_connection makes a new one). */
+/*
+ * Closes and frees the process-wide pool (a later get_connection makes a new
+ * one). Waiting acquires fail with PGETL_ECLOSED; connections still out are
+ * reported and closed when released with pgetl_release_connection() or
+ * pgetl_conn_close(). Thread-safe.
+ */
 PGETL_API void pgetl_shutdown(void);
 
 /* ------------------------------------------------------------------------ */
