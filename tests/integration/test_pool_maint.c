@@ -172,7 +172,7 @@ static void terminated_idle_conn_not_handed_out(void **state) {
              app);
     harness_sql(pg, sql);
     assert_int_equal(ph_wait_backends(pg, app, 0), 0);
-    ph_sleep_ms(5);
+    ph_sleep_ms(25); /* idle past the check threshold, on a coarse clock */
     pgetl_conn *a = get(pool);
     pgetl_conn *b = get(pool);
     assert_int_equal(ph_conn_scalar(a, "SELECT 1"), 1);
@@ -194,7 +194,7 @@ static void terminated_idle_conn_not_handed_out(void **state) {
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
     harness_sql(pg, sql);
     wait_pid_gone(pg, pid);
-    ph_sleep_ms(5);
+    ph_sleep_ms(25);
     for (int i = 0; i < 2; i++) {
         pgetl_conn *x = get(pool);
         assert_int_not_equal(pid_of(x), pid);
