@@ -89,8 +89,8 @@ typedef struct typed_row {
 typedef struct rows {
     uint64_t n;
     char *arena;
-    uint64_t *start;  /* n * 9 offsets into arena */
-    int32_t *len;     /* n * 9 lengths, -1 = NULL  */
+    uint64_t *start; /* n * 9 offsets into arena */
+    int32_t *len;    /* n * 9 lengths, -1 = NULL  */
     typed_row *typed;
 } rows;
 
@@ -121,8 +121,8 @@ static void rows_build(rows *r, uint64_t n) {
                 used += t.lengths[c];
             }
         }
-        r->typed[i] = (typed_row){e.id, e.event_time_us, e.amount, e.user_id, e.day, e.qty,
-                                  e.active};
+        r->typed[i] =
+            (typed_row){e.id, e.event_time_us, e.amount, e.user_id, e.day, e.qty, e.active};
     }
 }
 
@@ -138,9 +138,8 @@ static pgetl_conn *connect_or_die(void) {
 }
 
 static const pgetl_type event_types[GEN_EVENTS_NCOLS] = {
-    PGETL_TYPE_INT64,   PGETL_TYPE_INT32, PGETL_TYPE_TIMESTAMPTZ,
-    PGETL_TYPE_DATE,    PGETL_TYPE_FLOAT64, PGETL_TYPE_INT32,
-    PGETL_TYPE_BOOL,    PGETL_TYPE_TEXT,  PGETL_TYPE_TEXT};
+    PGETL_TYPE_INT64, PGETL_TYPE_INT32, PGETL_TYPE_TIMESTAMPTZ, PGETL_TYPE_DATE, PGETL_TYPE_FLOAT64,
+    PGETL_TYPE_INT32, PGETL_TYPE_BOOL,  PGETL_TYPE_TEXT,        PGETL_TYPE_TEXT};
 
 typedef struct result {
     double seconds, cpu;
@@ -175,16 +174,19 @@ static result load(pgetl_conn *conn, const rows *r, pgetl_copy_format format, si
                 {.v.i = t->qty},
                 {.is_null = r->len[k + 6] < 0, .v.b = t->active},
                 {.is_null = r->len[k + 7] < 0,
-                 .v.s = {r->arena + r->start[k + 7], (size_t)(r->len[k + 7] < 0 ? 0 : r->len[k + 7])}},
+                 .v.s = {r->arena + r->start[k + 7],
+                         (size_t)(r->len[k + 7] < 0 ? 0 : r->len[k + 7])}},
                 {.is_null = r->len[k + 8] < 0,
-                 .v.s = {r->arena + r->start[k + 8], (size_t)(r->len[k + 8] < 0 ? 0 : r->len[k + 8])}},
+                 .v.s = {r->arena + r->start[k + 8],
+                         (size_t)(r->len[k + 8] < 0 ? 0 : r->len[k + 8])}},
             };
             rc = pgetl_copy_write_values(c, v, &err);
         } else {
             const char *vals[GEN_EVENTS_NCOLS];
             size_t lens[GEN_EVENTS_NCOLS];
             for (int col = 0; col < GEN_EVENTS_NCOLS; col++) {
-                vals[col] = r->len[k + (size_t)col] < 0 ? NULL : r->arena + r->start[k + (size_t)col];
+                vals[col] =
+                    r->len[k + (size_t)col] < 0 ? NULL : r->arena + r->start[k + (size_t)col];
                 lens[col] = r->len[k + (size_t)col] < 0 ? 0 : (size_t)r->len[k + (size_t)col];
             }
             rc = pgetl_copy_write_row(c, vals, lens, &err);
@@ -210,11 +212,14 @@ static long long diff_rows(PGconn *pg) {
 }
 
 enum { M_BASE, M_TEXT, M_BIN64K, M_BIN256K, M_BIN1M, M_BIN4M, NMODES };
-static const char *const mode_name[NMODES] = {
-    "server COPY FROM csv file", "records text", "records binary", "records binary",
-    "records binary", "records binary"};
-static const size_t mode_chunk[NMODES] = {0, PGETL_COPY_CHUNK, 64 << 10, 256 << 10, 1 << 20,
-                                          4 << 20};
+static const char *const mode_name[NMODES] = {"server COPY FROM csv file",
+                                              "records text",
+                                              "records binary",
+                                              "records binary",
+                                              "records binary",
+                                              "records binary"};
+static const size_t mode_chunk[NMODES] = {0,         PGETL_COPY_CHUNK, 64 << 10,
+                                          256 << 10, 1 << 20,          4 << 20};
 
 int main(int argc, char **argv) {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;

@@ -41,7 +41,7 @@ typedef struct gen_event {
     double amount;
     int32_t qty;
     bool active;
-    const char *country;   /* static string */
+    const char *country; /* static string */
     size_t country_len;
     char note[GEN_EVENTS_NOTE_MAX];
     size_t note_len;
@@ -55,14 +55,25 @@ static inline uint64_t gen_events_mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-static const char *const gen_events_countries[] = {"DE", "FR", "US", "JP", "BR", "Österreich",
-                                                   "España", "中国", "CA", "IN"};
+static const char *const gen_events_countries[] = {"DE",         "FR",     "US",   "JP", "BR",
+                                                   "Österreich", "España", "中国", "CA", "IN"};
 
-static const char *const gen_events_fragments[] = {
-    "plain note",      "with, comma",     "a \"quoted\" word", "line one\nline two",
-    "tab\tseparated",  "back\\slash",     "crlf\r\nend",       "unicode café ü 日本 🎉",
-    "",                "\\N",             "NULL",              "semi;colon|pipe",
-    "'single' quotes", "trailing space ", "\\.",               "emoji 🚀🚀"};
+static const char *const gen_events_fragments[] = {"plain note",
+                                                   "with, comma",
+                                                   "a \"quoted\" word",
+                                                   "line one\nline two",
+                                                   "tab\tseparated",
+                                                   "back\\slash",
+                                                   "crlf\r\nend",
+                                                   "unicode café ü 日本 🎉",
+                                                   "",
+                                                   "\\N",
+                                                   "NULL",
+                                                   "semi;colon|pipe",
+                                                   "'single' quotes",
+                                                   "trailing space ",
+                                                   "\\.",
+                                                   "emoji 🚀🚀"};
 
 /* Fills *e with row i (0-based). */
 static inline void gen_event_row(uint64_t i, gen_event *e) {
@@ -133,9 +144,9 @@ static inline void gen_event_format(const gen_event *e, gen_event_text *t) {
     t->values[0] = t->id, t->lengths[0] = n;
     n = (size_t)snprintf(t->user_id, sizeof t->user_id, "%d", (int)e->user_id);
     t->values[1] = t->user_id, t->lengths[1] = n;
-    n = (size_t)snprintf(t->event_time, sizeof t->event_time, "%04d-%02u-%02u %02d:%02d:%02d.%06d+00",
-                         y, mo, d, (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
-                         (int)us);
+    n = (size_t)snprintf(t->event_time, sizeof t->event_time,
+                         "%04d-%02u-%02u %02d:%02d:%02d.%06d+00", y, mo, d, (int)(sod / 3600),
+                         (int)(sod / 60 % 60), (int)(sod % 60), (int)us);
     t->values[2] = t->event_time, t->lengths[2] = n;
     n = (size_t)snprintf(t->day, sizeof t->day, "%04d-%02u-%02u", y, mo, d);
     t->values[3] = t->day, t->lengths[3] = n;

@@ -258,8 +258,9 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
     if (copy_out)
         *copy_out = NULL;
     if (!conn || !pgetl__conn_pg(conn) || !info || !copy_out || ncols < 1 || !colidx)
-        return pgetl_error_set(err, PGETL_EINVAL, "COPY: invalid arguments (connection, table "
-                                                  "info, columns and copy_out are required)");
+        return pgetl_error_set(err, PGETL_EINVAL,
+                               "COPY: invalid arguments (connection, table "
+                               "info, columns and copy_out are required)");
     for (int i = 0; i < ncols; i++)
         if (colidx[i] < 0 || colidx[i] >= info->ncolumns)
             return pgetl_error_set(err, PGETL_EINVAL, "COPY %s: column index %d out of range",
@@ -277,8 +278,7 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
                                "COPY %s: batch_rows must be >= 0 and max_rejects >= -1",
                                info->quoted);
     if (opts->chunk_bytes > MAX_PUT)
-        return pgetl_error_set(err, PGETL_EINVAL, "COPY %s: chunk_bytes above 1 GiB",
-                               info->quoted);
+        return pgetl_error_set(err, PGETL_EINVAL, "COPY %s: chunk_bytes above 1 GiB", info->quoted);
 
     pgetl_code rc = pgetl_begin(conn, err);
     if (rc != PGETL_OK)
@@ -304,16 +304,15 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
     pgetl_buf sql;
     pgetl__buf_init(&sql);
     c->colidx = pgetl__malloc(sizeof(int) * (size_t)ncols);
-    bool ok = c->colidx != NULL &&
-              pgetl__buf_printf(&sql, "COPY %s (", info->quoted) == PGETL_OK;
+    bool ok = c->colidx != NULL && pgetl__buf_printf(&sql, "COPY %s (", info->quoted) == PGETL_OK;
     for (int i = 0; ok && i < ncols; i++) {
         c->colidx[i] = colidx[i];
         char q[2 * PGETL_IDENT_MAX + 3];
         pgetl_ident_quote(info->columns[colidx[i]].name, q, sizeof q);
         ok = pgetl__buf_printf(&sql, "%s%s", i ? ", " : "", q) == PGETL_OK;
     }
-    ok = ok && pgetl__buf_printf(&sql, ") FROM STDIN (FORMAT %s)", format_word(c->format)) ==
-                   PGETL_OK;
+    ok = ok &&
+         pgetl__buf_printf(&sql, ") FROM STDIN (FORMAT %s)", format_word(c->format)) == PGETL_OK;
     c->sql = sql.data;
     if (c->isolate) {
         c->row_cap = c->batch_rows < 1024 ? c->batch_rows : 1024;
@@ -325,8 +324,8 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
         if (ok)
             c->row_off[0] = 0;
     }
-    ok = ok && pgetl__buf_reserve(&c->buf, c->chunk_bytes + (c->isolate ? 0 : ROW_SLACK)) ==
-                   PGETL_OK;
+    ok = ok &&
+         pgetl__buf_reserve(&c->buf, c->chunk_bytes + (c->isolate ? 0 : ROW_SLACK)) == PGETL_OK;
     if (!ok) {
         pgetl__error_oom(err, "COPY");
         copy_free(c);
@@ -455,8 +454,7 @@ void pgetl__copy_set_source_batch(pgetl_copy *c, int64_t batch_index) {
     c->segs[c->nsegs++] = (pgetl__src_seg){c->batch_row, batch_index, 0};
 }
 
-void pgetl__copy_source_of(const pgetl_copy *c, int64_t r, int64_t *batch_out,
-                           int64_t *row_out) {
+void pgetl__copy_source_of(const pgetl_copy *c, int64_t r, int64_t *batch_out, int64_t *row_out) {
     if (!c->has_source || c->nsegs == 0) {
         *batch_out = c->batch_index;
         *row_out = r;
@@ -480,8 +478,7 @@ size_t pgetl__copy_buffer_capacity(const pgetl_copy *c) {
 /* Streaming mode: trailer, last chunk, end of COPY, and the server's verdict. */
 static pgetl_code end_stream(pgetl_copy *c, pgetl_error *err) {
     if (c->format == PGETL_COPY_BINARY) {
-        if (pgetl__buf_append(&c->buf, pgetl__binary_trailer, PGETL_BINARY_TRAILER_LEN) !=
-            PGETL_OK)
+        if (pgetl__buf_append(&c->buf, pgetl__binary_trailer, PGETL_BINARY_TRAILER_LEN) != PGETL_OK)
             return fail_msg(c, err, PGETL_ENOMEM, "out of memory");
     }
     pgetl_code rc = flush(c, false, err);
@@ -550,8 +547,7 @@ void pgetl_copy_abort(pgetl_copy *c, const char *reason) {
     const char *why = reason && reason[0] ? reason : "pgetl: COPY aborted by the caller";
     if (c->in_copy) {
         drain(c, why);
-    } else if (!c->failed && c->sql &&
-               PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
+    } else if (!c->failed && c->sql && PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
         /*
          * Isolation mode between batches: earlier batches are already in the
          * transaction. Start and cancel a COPY so the transaction is failed,

@@ -28,19 +28,32 @@ const char pgetl__binary_trailer[PGETL_BINARY_TRAILER_LEN] = {'\377', '\377'};
 
 const char *pgetl__type_name(pgetl_type type) {
     switch (type) {
-    case PGETL_TYPE_INT16: return "int16";
-    case PGETL_TYPE_INT32: return "int32";
-    case PGETL_TYPE_INT64: return "int64";
-    case PGETL_TYPE_FLOAT32: return "float32";
-    case PGETL_TYPE_FLOAT64: return "float64";
-    case PGETL_TYPE_BOOL: return "bool";
-    case PGETL_TYPE_TEXT: return "text";
-    case PGETL_TYPE_BYTEA: return "bytea";
-    case PGETL_TYPE_DATE: return "date";
-    case PGETL_TYPE_TIMESTAMP: return "timestamp";
-    case PGETL_TYPE_TIMESTAMPTZ: return "timestamptz";
-    case PGETL_TYPE_UUID: return "uuid";
-    case PGETL_TYPE_NUMERIC: return "numeric";
+    case PGETL_TYPE_INT16:
+        return "int16";
+    case PGETL_TYPE_INT32:
+        return "int32";
+    case PGETL_TYPE_INT64:
+        return "int64";
+    case PGETL_TYPE_FLOAT32:
+        return "float32";
+    case PGETL_TYPE_FLOAT64:
+        return "float64";
+    case PGETL_TYPE_BOOL:
+        return "bool";
+    case PGETL_TYPE_TEXT:
+        return "text";
+    case PGETL_TYPE_BYTEA:
+        return "bytea";
+    case PGETL_TYPE_DATE:
+        return "date";
+    case PGETL_TYPE_TIMESTAMP:
+        return "timestamp";
+    case PGETL_TYPE_TIMESTAMPTZ:
+        return "timestamptz";
+    case PGETL_TYPE_UUID:
+        return "uuid";
+    case PGETL_TYPE_NUMERIC:
+        return "numeric";
     }
     return "unknown";
 }
@@ -150,8 +163,10 @@ static pgetl_code check_text(const pgetl_value *v, char *why, size_t n) {
         return rc;
     const char *nul = v->v.s.len ? memchr(v->v.s.bytes, 0, v->v.s.len) : NULL;
     if (nul) {
-        snprintf(why, n, "text value contains a NUL byte at offset %zu (PostgreSQL text cannot "
-                         "hold NUL)", (size_t)(nul - (const char *)v->v.s.bytes));
+        snprintf(why, n,
+                 "text value contains a NUL byte at offset %zu (PostgreSQL text cannot "
+                 "hold NUL)",
+                 (size_t)(nul - (const char *)v->v.s.bytes));
         return PGETL_EDATA;
     }
     return PGETL_OK;

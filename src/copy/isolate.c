@@ -114,15 +114,13 @@ static pgetl_code locate(pgetl_copy *c, int64_t *live, int64_t n, pgetl__copy_ou
 }
 
 /* Hands batch row r to the callback, or fails when that is one reject too many. */
-static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o,
-                         pgetl_error *err) {
+static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o, pgetl_error *err) {
     int64_t row_index = c->batch_first_row + r;
     if (c->stats.rows_rejected + 1 > c->max_rejects) {
         pgetl_error e;
-        pgetl_error_set(&e, PGETL_EREJECTS,
-                        "COPY %s: too many rejected rows (more than %lld); row %lld: %s",
-                        c->info->quoted, (long long)c->max_rejects, (long long)(row_index + 1),
-                        o->err.message);
+        pgetl_error_set(
+            &e, PGETL_EREJECTS, "COPY %s: too many rejected rows (more than %lld); row %lld: %s",
+            c->info->quoted, (long long)c->max_rejects, (long long)(row_index + 1), o->err.message);
         memcpy(e.sqlstate, o->err.sqlstate, sizeof e.sqlstate);
         pgetl__copy_fail(c, &e);
         return pgetl__error_copy(err, &c->error);

@@ -23,7 +23,9 @@ int64_t pgetl__csv_row_lines(const char *row, size_t len, int *eol) {
                 extra++;
         } else if (ch == '\n' || ch == '\r') {
             if (*eol == EOL_UNKNOWN)
-                *eol = ch == '\n' ? EOL_NL : (i + 1 < len && row[i + 1] == '\n') ? EOL_CRNL : EOL_CR;
+                *eol = ch == '\n'                            ? EOL_NL
+                       : (i + 1 < len && row[i + 1] == '\n') ? EOL_CRNL
+                                                             : EOL_CR;
             break;
         }
     }
@@ -42,9 +44,8 @@ void pgetl__copy_track_lines(pgetl_copy *c, const char *row, size_t len) {
     c->extra_lines += extra;
     if (c->nlines == c->lines_cap) {
         int cap = c->lines_cap ? c->lines_cap * 2 : 64;
-        pgetl__line_mark *m = cap <= PGETL_LINE_MARKS_MAX
-                                  ? pgetl__realloc(c->lines, sizeof *m * (size_t)cap)
-                                  : NULL;
+        pgetl__line_mark *m =
+            cap <= PGETL_LINE_MARKS_MAX ? pgetl__realloc(c->lines, sizeof *m * (size_t)cap) : NULL;
         if (!m) {
             /* Past the bound: later errors report the line, not the row. */
             c->lines_lost = true;

@@ -25,16 +25,15 @@ static pgetl_code check_types(const pgetl_table_info *info, const int *idx, int 
             continue;
         bad++;
         if (len < sizeof list) {
-            int w = snprintf(list + len, sizeof list - len, "%scolumn \"%s\": %s into %s",
-                             bad > 1 ? "; " : "", ci->name, pgetl__type_name(types[i]),
-                             ci->type_name);
+            int w =
+                snprintf(list + len, sizeof list - len, "%scolumn \"%s\": %s into %s",
+                         bad > 1 ? "; " : "", ci->name, pgetl__type_name(types[i]), ci->type_name);
             len += w > 0 ? (size_t)w : 0;
         }
     }
     if (!bad)
         return PGETL_OK;
-    return pgetl_error_set(err, PGETL_ESCHEMA, "COPY %s: cannot convert %s",
-                           info->quoted, list);
+    return pgetl_error_set(err, PGETL_ESCHEMA, "COPY %s: cannot convert %s", info->quoted, list);
 }
 
 pgetl_code pgetl_copy_begin(pgetl_conn *conn, const char *table, const pgetl_copy_options *opts,
@@ -153,8 +152,8 @@ pgetl_code pgetl_copy_write_row(pgetl_copy *c, const char *const *values, const 
         }
         size_t len = lengths ? lengths[i] : strlen(values[i]);
         if (len > PGETL_ENC_MAX_FIELD)
-            return value_error(c, i, PGETL_EDATA,
-                               "value exceeds PostgreSQL's 1 GB field limit", err);
+            return value_error(c, i, PGETL_EDATA, "value exceeds PostgreSQL's 1 GB field limit",
+                               err);
         c->lens[i] = len;
         need += pgetl__enc_text_bound(len);
     }
@@ -204,8 +203,8 @@ pgetl_code pgetl_copy_write_values(pgetl_copy *c, const pgetl_value *values, pge
             continue;
         }
         if (c->bincols[i].varlen && values[i].v.s.len > PGETL_ENC_MAX_FIELD)
-            return value_error(c, i, PGETL_EDATA,
-                               "value exceeds PostgreSQL's 1 GB field limit", err);
+            return value_error(c, i, PGETL_EDATA, "value exceeds PostgreSQL's 1 GB field limit",
+                               err);
         need += pgetl__bin_bound(&c->bincols[i], &values[i]);
     }
     pgetl_buf *b = pgetl__copy_row_begin(c, need, err);

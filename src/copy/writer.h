@@ -11,9 +11,9 @@
 
 /* Where writer-batch row `start` onwards came from (set by pgetl__copy_set_source_batch). */
 typedef struct pgetl__src_seg {
-    int64_t start;        /* first writer-batch row of the segment */
-    int64_t batch_index;  /* caller's batch number                 */
-    int64_t row0;         /* caller's row number of `start`        */
+    int64_t start;       /* first writer-batch row of the segment */
+    int64_t batch_index; /* caller's batch number                 */
+    int64_t row0;        /* caller's row number of `start`        */
 } pgetl__src_seg;
 
 /* Streaming CSV: after session row `row`, PostgreSQL's line count is `cum` ahead. */
@@ -28,10 +28,10 @@ typedef struct pgetl__line_mark {
 /* The outcome of one COPY statement, as finish() saw it. */
 typedef struct pgetl__copy_outcome {
     pgetl_code code;
-    int64_t tuples;                   /* rows stored (COPY n), on success      */
-    int64_t line;                     /* "COPY t, line N" from CONTEXT, else 0 */
-    char column[PGETL_IDENT_MAX];     /* column named by CONTEXT, else ""      */
-    pgetl_error err;                  /* server error, message unprefixed      */
+    int64_t tuples;               /* rows stored (COPY n), on success      */
+    int64_t line;                 /* "COPY t, line N" from CONTEXT, else 0 */
+    char column[PGETL_IDENT_MAX]; /* column named by CONTEXT, else ""      */
+    pgetl_error err;              /* server error, message unprefixed      */
 } pgetl__copy_outcome;
 
 struct pgetl_copy {
@@ -41,15 +41,15 @@ struct pgetl_copy {
     pgetl_table_info *owned_info; /* set when pgetl_copy_begin looked the table up */
     int ncols;
     int *colidx;
-    pgetl__bin_col *bincols;      /* records in BINARY format: one encoder per column */
-    size_t *lens;                 /* records: per-column value lengths, scratch       */
+    pgetl__bin_col *bincols; /* records in BINARY format: one encoder per column */
+    size_t *lens;            /* records: per-column value lengths, scratch       */
     pgetl_copy_format format;
     size_t chunk_bytes;
     int64_t batch_rows;
     int64_t max_rejects;
     pgetl_reject_fn on_reject;
     void *reject_user;
-    char *sql;                    /* the COPY ... FROM STDIN statement */
+    char *sql; /* the COPY ... FROM STDIN statement */
 
     /*
      * Streaming mode: encoded rows since the last PQputCopyData (at most one
@@ -59,21 +59,21 @@ struct pgetl_copy {
     pgetl_buf buf;
     size_t row_start;
     bool in_row;
-    bool in_copy;                 /* the server is in COPY IN for us */
-    bool failed;                  /* sticky: `error` holds the failure */
+    bool in_copy; /* the server is in COPY IN for us */
+    bool failed;  /* sticky: `error` holds the failure */
     pgetl_error error;
 
-    int64_t rows;                 /* rows completed in this session */
-    int64_t batch_index;          /* writer batch being filled (0-based) */
-    int64_t batch_row;            /* rows in it so far */
-    int64_t batch_first_row;      /* session row index of its row 0 */
+    int64_t rows;            /* rows completed in this session */
+    int64_t batch_index;     /* writer batch being filled (0-based) */
+    int64_t batch_row;       /* rows in it so far */
+    int64_t batch_first_row; /* session row index of its row 0 */
 
-    bool isolate;                 /* max_rejects >= 0 */
-    size_t *row_off;              /* isolation: batch_row + 1 offsets into buf */
-    int64_t *live;                /* isolation: rows still to send, scratch */
-    int64_t row_cap;              /* capacity of row_off - 1 and of live */
+    bool isolate;    /* max_rejects >= 0 */
+    size_t *row_off; /* isolation: batch_row + 1 offsets into buf */
+    int64_t *live;   /* isolation: rows still to send, scratch */
+    int64_t row_cap; /* capacity of row_off - 1 and of live */
 
-    int eol;                      /* streaming CSV: line ending seen by the server */
+    int eol; /* streaming CSV: line ending seen by the server */
     int64_t extra_lines;
     pgetl__line_mark *lines;
     int nlines, lines_cap;
@@ -85,7 +85,7 @@ struct pgetl_copy {
     pgetl__src_seg *segs;
     int nsegs, segs_cap;
 
-    pgetl__copy_outcome outcome;  /* scratch for isolation's probes */
+    pgetl__copy_outcome outcome; /* scratch for isolation's probes */
     pgetl_copy_stats stats;
     int64_t t0_ns;
 };
@@ -109,8 +109,7 @@ bool pgetl__copy_row_error(const pgetl__copy_outcome *o);
 pgetl_code pgetl__copy_run_batch(pgetl_copy *copy, pgetl_error *err);
 
 /* The caller's (batch, row) for writer-batch row r. */
-void pgetl__copy_source_of(const pgetl_copy *copy, int64_t r, int64_t *batch_out,
-                           int64_t *row_out);
+void pgetl__copy_source_of(const pgetl_copy *copy, int64_t r, int64_t *batch_out, int64_t *row_out);
 
 /* lines.c: PostgreSQL's line count for one CSV row; *eol carries the line ending seen. */
 int64_t pgetl__csv_row_lines(const char *row, size_t len, int *eol);
@@ -122,7 +121,6 @@ void pgetl__copy_track_lines(pgetl_copy *copy, const char *row, size_t len);
 int64_t pgetl__copy_stream_row(const pgetl_copy *copy, int64_t line);
 
 /* Isolation: the position in live[0..n) of the row at COPY line `line`, or -1. */
-int64_t pgetl__copy_line_pos(const pgetl_copy *copy, const int64_t *live, int64_t n,
-                             int64_t line);
+int64_t pgetl__copy_line_pos(const pgetl_copy *copy, const int64_t *live, int64_t n, int64_t line);
 
 #endif /* PGETL_SRC_COPY_WRITER_H */

@@ -12,9 +12,9 @@
 
 #define NROWS 200000
 #define BATCH 20000
-#define BAD_UNIQUE 50000   /* id duplicates row 10's          */
-#define BAD_CHECK 120000   /* val = -1 breaks CHECK (val >= 0) */
-#define BAD_FK 170001      /* parent 5000 does not exist       */
+#define BAD_UNIQUE 50000 /* id duplicates row 10's          */
+#define BAD_CHECK 120000 /* val = -1 breaks CHECK (val >= 0) */
+#define BAD_FK 170001    /* parent 5000 does not exist       */
 
 typedef struct seen {
     int n;
@@ -66,8 +66,9 @@ static int64_t scalar(pgetl_conn *conn, const char *sql) {
 }
 
 static const char *note_for(int64_t i) {
-    static const char *const notes[] = {"plain", "comma, and \"quote\"", "multi\nline\r\nnote",
-                                        "tab\tback\\slash", "", "\xf0\x9f\x8e\x89"};
+    static const char *const notes[] = {
+        "plain", "comma, and \"quote\"", "multi\nline\r\nnote", "tab\tback\\slash",
+        "",      "\xf0\x9f\x8e\x89"};
     return notes[i % 6];
 }
 
@@ -104,8 +105,8 @@ static pgetl_code load(pgetl_conn *conn, pgetl_copy_format format, int64_t max_r
         row_values(i, &id, &val, &parent);
         const char *note = note_for(i);
         if (format == PGETL_COPY_BINARY) {
-            pgetl_value v[4] = {{.v.i = id}, {.v.i = val}, {.v.i = parent},
-                                {.v.s = {note, strlen(note)}}};
+            pgetl_value v[4] = {
+                {.v.i = id}, {.v.i = val}, {.v.i = parent}, {.v.s = {note, strlen(note)}}};
             rc = pgetl_copy_write_values(c, v, err);
         } else {
             char a[24], b[24], p[24];
@@ -267,8 +268,8 @@ static void reject_names_column_and_source_batch(void **state) {
     o.ncolumns = 2;
     pgetl_copy *c = NULL;
     assert_pgetl_ok(pgetl_copy_begin(conn, "iso", &o, &c, &err), &err);
-    const char *rows[][2] = {{"1", "1"}, {"2", "x"}, {"3", "3"}, {"4", "4"}, {"5", "5"},
-                             {"6", "99999999999"}, {"7", "7"}};
+    const char *rows[][2] = {{"1", "1"}, {"2", "x"},           {"3", "3"}, {"4", "4"},
+                             {"5", "5"}, {"6", "99999999999"}, {"7", "7"}};
     /* The caller's own batches: rows 0-2 are its batch 7, rows 3-6 its batch 8. */
     for (int i = 0; i < 7; i++) {
         if (i == 0)

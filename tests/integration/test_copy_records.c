@@ -43,15 +43,36 @@ typedef struct val {
     const char *p;
     size_t n;
 } val;
-#define V(s) {s, sizeof(s) - 1}
+#define V(s)                                                                                       \
+    { s, sizeof(s) - 1 }
 
 static const val hostile[] = {
-    V(""),          {NULL, 0},        V("\\."),        V("\\N"),          V("NULL"),
-    V("null"),      V("a\tb"),        V("line\nbreak"), V("cr\ronly"),    V("\r\n"),
-    V("back\\slash"), V("\\"),        V("\"quoted\""), V("\""),           V("comma,comma"),
-    V(","),         V("\xf0\x9f\x8e\x89 party"), V("\xe6\x97\xa5\xe6\x9c\xac"),
-    V("caf\xc3\xa9"), V(" spaces "),  V("\\t literal"), V("'single'"),    V("\x01\x02\x1f\x7f"),
-    V("end\\"),     V("\\\\."),       V("a\\.b"),
+    V(""),
+    {NULL, 0},
+    V("\\."),
+    V("\\N"),
+    V("NULL"),
+    V("null"),
+    V("a\tb"),
+    V("line\nbreak"),
+    V("cr\ronly"),
+    V("\r\n"),
+    V("back\\slash"),
+    V("\\"),
+    V("\"quoted\""),
+    V("\""),
+    V("comma,comma"),
+    V(","),
+    V("\xf0\x9f\x8e\x89 party"),
+    V("\xe6\x97\xa5\xe6\x9c\xac"),
+    V("caf\xc3\xa9"),
+    V(" spaces "),
+    V("\\t literal"),
+    V("'single'"),
+    V("\x01\x02\x1f\x7f"),
+    V("end\\"),
+    V("\\\\."),
+    V("a\\.b"),
 };
 #define NHOSTILE (sizeof hostile / sizeof hostile[0])
 
@@ -178,11 +199,11 @@ static const char typed_sql[] =
 
 enum { NTYPED = 19 };
 static const pgetl_type typed_types[NTYPED] = {
-    PGETL_TYPE_INT32,  PGETL_TYPE_INT16,   PGETL_TYPE_INT32,       PGETL_TYPE_INT64,
-    PGETL_TYPE_FLOAT32, PGETL_TYPE_FLOAT64, PGETL_TYPE_BOOL,       PGETL_TYPE_TEXT,
-    PGETL_TYPE_TEXT,   PGETL_TYPE_TEXT,    PGETL_TYPE_TEXT,        PGETL_TYPE_BYTEA,
-    PGETL_TYPE_DATE,   PGETL_TYPE_TIMESTAMP, PGETL_TYPE_TIMESTAMPTZ, PGETL_TYPE_UUID,
-    PGETL_TYPE_NUMERIC, PGETL_TYPE_NUMERIC, PGETL_TYPE_INT32};
+    PGETL_TYPE_INT32,   PGETL_TYPE_INT16,     PGETL_TYPE_INT32,       PGETL_TYPE_INT64,
+    PGETL_TYPE_FLOAT32, PGETL_TYPE_FLOAT64,   PGETL_TYPE_BOOL,        PGETL_TYPE_TEXT,
+    PGETL_TYPE_TEXT,    PGETL_TYPE_TEXT,      PGETL_TYPE_TEXT,        PGETL_TYPE_BYTEA,
+    PGETL_TYPE_DATE,    PGETL_TYPE_TIMESTAMP, PGETL_TYPE_TIMESTAMPTZ, PGETL_TYPE_UUID,
+    PGETL_TYPE_NUMERIC, PGETL_TYPE_NUMERIC,   PGETL_TYPE_INT32};
 
 static pgetl_value I(int64_t i) {
     return (pgetl_value){.v.i = i};
@@ -219,18 +240,17 @@ static void binary_types_round_trip(void **state) {
                                            0x0f, 0xed, 0xcb, 0xa9, 0x87, 0x65, 0x43, 0x21};
     pgetl_value rows[][NTYPED] = {
         {I(1), I(INT16_MIN), I(INT32_MIN), I(INT64_MIN), F(-INFINITY), F(NAN), B(false), S(""),
-         S("short"), S("{\"a\": [1, 2]}"), S("{\"k\" : 1}"), SN("\0\xff\x01", 3), I(-719162),
-         I(-1), I(-62135596800000000), SN(uuid, 16), S("-12345678901234567890123456789012345678"),
+         S("short"), S("{\"a\": [1, 2]}"), S("{\"k\" : 1}"), SN("\0\xff\x01", 3), I(-719162), I(-1),
+         I(-62135596800000000), SN(uuid, 16), S("-12345678901234567890123456789012345678"),
          S("-12.5"), I(INT32_MIN)},
         {I(2), I(INT16_MAX), I(INT32_MAX), I(INT64_MAX), F(INFINITY), F(-0.0), B(true),
-         S("\xf0\x9f\x8e\x89\t\n\\"), S("twelve chars"), S("null"), S("[]"), SN("", 0),
-         I(2932896), I(253402300799999999), I(0), SN(uuid, 16), S("NaN"), S("99999999.99"),
-         I(INT32_MAX)},
-        {I(3), NUL_(), NUL_(), NUL_(), F(1.5), F(-1e-300), NUL_(), NUL_(), NUL_(), NUL_(),
-         NUL_(), NUL_(), I(0), I(1), I(-86400000000), NUL_(), S("0.000001"), S("-0"), NUL_()},
+         S("\xf0\x9f\x8e\x89\t\n\\"), S("twelve chars"), S("null"), S("[]"), SN("", 0), I(2932896),
+         I(253402300799999999), I(0), SN(uuid, 16), S("NaN"), S("99999999.99"), I(INT32_MAX)},
+        {I(3), NUL_(), NUL_(), NUL_(), F(1.5), F(-1e-300), NUL_(), NUL_(), NUL_(), NUL_(), NUL_(),
+         NUL_(), I(0), I(1), I(-86400000000), NUL_(), S("0.000001"), S("-0"), NUL_()},
         {I(4), I(0), I(0), I(0), F(0), F(5e-324), B(true), S("x"), S(""), S("\"s\""), S("1"),
-         SN("\\x", 2), I(10957), I(946684800000000), I(1577836800123456), NUL_(),
-         S("Infinity"), S("1e3"), I(0)},
+         SN("\\x", 2), I(10957), I(946684800000000), I(1577836800123456), NUL_(), S("Infinity"),
+         S("1e3"), I(0)},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         assert_pgetl_ok(pgetl_copy_write_values(c, rows[i], &err), &err);
@@ -239,9 +259,9 @@ static void binary_types_round_trip(void **state) {
     assert_int_equal(st.rows_loaded, 4);
 
     static const char *const want[][NTYPED] = {
-        {"1", "-32768", "-2147483648", "-9223372036854775808", "-Infinity", "NaN", "f", "",
-         "short", "{\"a\": [1, 2]}", "{\"k\" : 1}", "\\x00ff01", "0001-01-01",
-         "1969-12-31 23:59:59.999999", "0001-01-01 00:00:00+00", "12345678-9abc-def0-0fed-cba987654321",
+        {"1", "-32768", "-2147483648", "-9223372036854775808", "-Infinity", "NaN", "f", "", "short",
+         "{\"a\": [1, 2]}", "{\"k\" : 1}", "\\x00ff01", "0001-01-01", "1969-12-31 23:59:59.999999",
+         "0001-01-01 00:00:00+00", "12345678-9abc-def0-0fed-cba987654321",
          "-12345678901234567890123456789012345678", "-12.50", "-2147483648"},
         {"2", "32767", "2147483647", "9223372036854775807", "Infinity", "-0", "t",
          "\xf0\x9f\x8e\x89\t\n\\", "twelve chars", "null", "[]", "\\x", "9999-12-31",
@@ -250,8 +270,7 @@ static void binary_types_round_trip(void **state) {
         {"3", NULL, NULL, NULL, "1.5", "-1e-300", NULL, NULL, NULL, NULL, NULL, NULL, "1970-01-01",
          "1970-01-01 00:00:00.000001", "1969-12-31 00:00:00+00", NULL, "0.000001", "0.00", NULL},
         {"4", "0", "0", "0", "0", "5e-324", "t", "x", "", "\"s\"", "1", "\\x5c78", "2000-01-01",
-         "2000-01-01 00:00:00", "2020-01-01 00:00:00.123456+00", NULL, "Infinity", "1000.00",
-         "0"},
+         "2000-01-01 00:00:00", "2020-01-01 00:00:00.123456+00", NULL, "Infinity", "1000.00", "0"},
     };
     PGresult *r = q(conn, "SELECT id, i2, i4, i8, f4, f8, b, t, vc, j, js, by, d, ts, tz, u, n, "
                           "n2, w FROM typed ORDER BY id");
@@ -466,8 +485,7 @@ static void abort_leaves_connection_usable(void **state) {
         pgetl_copy *c = NULL;
         assert_pgetl_ok(pgetl_copy_begin(conn, "ab", &o, &c, &err), &err);
         for (int i = 0; i < 25; i++)
-            assert_pgetl_ok(pgetl_copy_write_row(c, (const char *const[]){"1"}, NULL, &err),
-                            &err);
+            assert_pgetl_ok(pgetl_copy_write_row(c, (const char *const[]){"1"}, NULL, &err), &err);
         pgetl_copy_abort(c, "caller changed its mind");
         assert_int_equal(pgetl_conn_txn_state(conn), PGETL_TXN_INERROR);
         assert_pgetl_ok(pgetl_rollback(conn, &err), &err);
@@ -491,8 +509,7 @@ static void server_dies_mid_copy(void **state) {
     for (int i = 0; i < 5000; i++)
         assert_pgetl_ok(pgetl_copy_write_row(c, vals, NULL, &err), &err);
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)",
-             PQbackendPID(pgetl_conn_pg(conn)));
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", PQbackendPID(pgetl_conn_pg(conn)));
     PGconn *pg = harness_pq();
     harness_sql(pg, sql);
     PQfinish(pg);

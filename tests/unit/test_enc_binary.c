@@ -47,26 +47,25 @@ static void expect_bytes(out o, const unsigned char *want, size_t n) {
     assert_int_equal(o.len, n);
     assert_memory_equal(o.bytes, want, n);
 }
-#define EXPECT(o, ...)                                                                             \
-    expect_bytes((o), BYTES(__VA_ARGS__), sizeof(BYTES(__VA_ARGS__)))
+#define EXPECT(o, ...) expect_bytes((o), BYTES(__VA_ARGS__), sizeof(BYTES(__VA_ARGS__)))
 
 static void bin_integers_big_endian(void **state) {
     (void)state;
     EXPECT(encode(PGETL_TYPE_INT16, PGETL_OID_INT2, ival(-2)), 0, 0, 0, 2, 0xff, 0xfe);
     EXPECT(encode(PGETL_TYPE_INT32, PGETL_OID_INT4, ival(0x01020304)), 0, 0, 0, 4, 1, 2, 3, 4);
-    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_INT8, ival(INT64_MIN)), 0, 0, 0, 8, 0x80, 0, 0, 0,
-           0, 0, 0, 0);
-    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_INT8, ival(INT64_MAX)), 0, 0, 0, 8, 0x7f, 0xff,
-           0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
-    /* widening: int16 into bigint */
-    EXPECT(encode(PGETL_TYPE_INT16, PGETL_OID_INT8, ival(-1)), 0, 0, 0, 8, 0xff, 0xff, 0xff,
+    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_INT8, ival(INT64_MIN)), 0, 0, 0, 8, 0x80, 0, 0, 0, 0,
+           0, 0, 0);
+    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_INT8, ival(INT64_MAX)), 0, 0, 0, 8, 0x7f, 0xff, 0xff,
            0xff, 0xff, 0xff, 0xff, 0xff);
+    /* widening: int16 into bigint */
+    EXPECT(encode(PGETL_TYPE_INT16, PGETL_OID_INT8, ival(-1)), 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff,
+           0xff, 0xff, 0xff, 0xff);
 }
 
 static void bin_narrowing_range_checked(void **state) {
     (void)state;
-    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_INT4, ival(INT32_MAX)), 0, 0, 0, 4, 0x7f, 0xff,
-           0xff, 0xff);
+    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_INT4, ival(INT32_MAX)), 0, 0, 0, 4, 0x7f, 0xff, 0xff,
+           0xff);
     out o = encode(PGETL_TYPE_INT64, PGETL_OID_INT4, ival((int64_t)INT32_MAX + 1));
     assert_int_equal(o.rc, PGETL_EOVERFLOW);
     assert_non_null(strstr(o.why, "2147483648"));
@@ -84,13 +83,13 @@ static void bin_narrowing_range_checked(void **state) {
 
 static void bin_floats_ieee(void **state) {
     (void)state;
-    EXPECT(encode(PGETL_TYPE_FLOAT64, PGETL_OID_FLOAT8, fval(1.0)), 0, 0, 0, 8, 0x3f, 0xf0, 0, 0,
-           0, 0, 0, 0);
+    EXPECT(encode(PGETL_TYPE_FLOAT64, PGETL_OID_FLOAT8, fval(1.0)), 0, 0, 0, 8, 0x3f, 0xf0, 0, 0, 0,
+           0, 0, 0);
     EXPECT(encode(PGETL_TYPE_FLOAT64, PGETL_OID_FLOAT8, fval(-0.0)), 0, 0, 0, 8, 0x80, 0, 0, 0, 0,
            0, 0, 0);
     EXPECT(encode(PGETL_TYPE_FLOAT32, PGETL_OID_FLOAT4, fval(1.0)), 0, 0, 0, 4, 0x3f, 0x80, 0, 0);
-    EXPECT(encode(PGETL_TYPE_FLOAT64, PGETL_OID_FLOAT4, fval(-INFINITY)), 0, 0, 0, 4, 0xff, 0x80,
-           0, 0);
+    EXPECT(encode(PGETL_TYPE_FLOAT64, PGETL_OID_FLOAT4, fval(-INFINITY)), 0, 0, 0, 4, 0xff, 0x80, 0,
+           0);
     out o = encode(PGETL_TYPE_FLOAT64, PGETL_OID_FLOAT8, fval(NAN));
     assert_int_equal(o.rc, PGETL_OK);
     assert_true((o.bytes[4] & 0x7f) == 0x7f && (o.bytes[5] & 0xf0) == 0xf0);
@@ -101,16 +100,14 @@ static void bin_dates_and_timestamps_shift_epoch(void **state) {
     /* 1970-01-01 is -10957 days from 2000-01-01 */
     EXPECT(encode(PGETL_TYPE_DATE, PGETL_OID_DATE, ival(0)), 0, 0, 0, 4, 0xff, 0xff, 0xd5, 0x33);
     EXPECT(encode(PGETL_TYPE_DATE, PGETL_OID_DATE, ival(10957)), 0, 0, 0, 4, 0, 0, 0, 0);
-    EXPECT(encode(PGETL_TYPE_TIMESTAMPTZ, PGETL_OID_TIMESTAMPTZ, ival(946684800000000)), 0, 0, 0,
-           8, 0, 0, 0, 0, 0, 0, 0, 0);
-    EXPECT(encode(PGETL_TYPE_TIMESTAMP, PGETL_OID_TIMESTAMP, ival(946684800000001)), 0, 0, 0, 8,
-           0, 0, 0, 0, 0, 0, 0, 1);
+    EXPECT(encode(PGETL_TYPE_TIMESTAMPTZ, PGETL_OID_TIMESTAMPTZ, ival(946684800000000)), 0, 0, 0, 8,
+           0, 0, 0, 0, 0, 0, 0, 0);
+    EXPECT(encode(PGETL_TYPE_TIMESTAMP, PGETL_OID_TIMESTAMP, ival(946684800000001)), 0, 0, 0, 8, 0,
+           0, 0, 0, 0, 0, 0, 1);
     assert_int_equal(encode(PGETL_TYPE_TIMESTAMP, PGETL_OID_TIMESTAMP, ival(INT64_MIN)).rc,
                      PGETL_EOVERFLOW);
-    assert_int_equal(encode(PGETL_TYPE_DATE, PGETL_OID_DATE, ival(INT64_MAX)).rc,
-                     PGETL_EOVERFLOW);
-    assert_int_equal(encode(PGETL_TYPE_DATE, PGETL_OID_DATE, ival(INT32_MIN)).rc,
-                     PGETL_EOVERFLOW);
+    assert_int_equal(encode(PGETL_TYPE_DATE, PGETL_OID_DATE, ival(INT64_MAX)).rc, PGETL_EOVERFLOW);
+    assert_int_equal(encode(PGETL_TYPE_DATE, PGETL_OID_DATE, ival(INT32_MIN)).rc, PGETL_EOVERFLOW);
 }
 
 static void bin_text_bytea_uuid_jsonb(void **state) {
@@ -204,8 +201,9 @@ static void numeric_38_digits(void **state) {
 
 static void numeric_malformed_refused(void **state) {
     (void)state;
-    const char *bad[] = {"", " ", "abc", "1.2.3", "1e", "1e+", "--1", "+-1", "1 2", "0x10",
-                         "+", ".", "-.", "1,5", "NaNx", "-NaN", "infinit", "1e5.5", "١٢"};
+    const char *bad[] = {"",     " ",    "abc",     "1.2.3", "1e", "1e+", "--1",
+                         "+-1",  "1 2",  "0x10",    "+",     ".",  "-.",  "1,5",
+                         "NaNx", "-NaN", "infinit", "1e5.5", "١٢"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         out o = numeric(bad[i]);
         if (o.rc != PGETL_EDATA)
@@ -248,8 +246,8 @@ static void numeric_hostile_bytes_never_crash(void **state) {
 
 static void int_into_numeric(void **state) {
     (void)state;
-    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_NUMERIC, ival(-10000)), 0, 0, 0, 10, 0, 1, 0, 1,
-           0x40, 0, 0, 0, 0, 1);
+    EXPECT(encode(PGETL_TYPE_INT64, PGETL_OID_NUMERIC, ival(-10000)), 0, 0, 0, 10, 0, 1, 0, 1, 0x40,
+           0, 0, 0, 0, 1);
     out o = encode(PGETL_TYPE_INT64, PGETL_OID_NUMERIC, ival(INT64_MIN));
     assert_int_equal(o.rc, PGETL_OK);
 }

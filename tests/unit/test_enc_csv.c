@@ -117,12 +117,9 @@ static void csv_every_byte_round_trips(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(csv_plain_values_unquoted),
-        cmocka_unit_test(csv_empty_string_is_quoted),
-        cmocka_unit_test(csv_end_marker_is_quoted),
-        cmocka_unit_test(csv_specials_quoted),
-        cmocka_unit_test(csv_nul_refused_with_offset),
-        cmocka_unit_test(csv_every_byte_round_trips),
+        cmocka_unit_test(csv_plain_values_unquoted),   cmocka_unit_test(csv_empty_string_is_quoted),
+        cmocka_unit_test(csv_end_marker_is_quoted),    cmocka_unit_test(csv_specials_quoted),
+        cmocka_unit_test(csv_nul_refused_with_offset), cmocka_unit_test(csv_every_byte_round_trips),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
