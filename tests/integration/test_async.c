@@ -148,7 +148,10 @@ static void async_query_misuse(void **state) {
         wait_socket(conn, want);
     assert_pgetl_ok(rc, &err);
     assert_pgetl_ok(pgetl_async_result(op, &res, &err), &err);
-    assert_int_equal(pgetl_async_result(op, &res, &err), PGETL_ESTATE); /* taken once */
+    pgetl_result *again = NULL;
+    assert_int_equal(pgetl_async_result(op, &again, &err), PGETL_ESTATE); /* taken once */
+    assert_null(again);
+    assert_int_equal(pgetl_result_nrows(res), 1);
     pgetl_result_free(res);
     pgetl_async_destroy(op);
     pgetl_async_destroy(NULL);
