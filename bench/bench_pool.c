@@ -10,7 +10,8 @@
  * Floor and pool are measured alternately, five rounds each, best round
  * kept; psycopg_pool runs once for the five rounds' total time.
  *
- * usage: bench_pool [DSN] [seconds-per-round]    (DSN default: $PGETL_DSN)
+ * usage: bench_pool [DSN] [seconds-per-round] [hot]  (DSN default: $PGETL_DSN)
+ *        `hot` runs only the 1-thread pool loop (for strace -f -c).
  * Not a test: nothing is asserted; read the ratios (see bench/README.md).
  */
 #include "pgetl/pgetl.h"
@@ -144,6 +145,14 @@ int main(int argc, char **argv) {
     if (pgetl_pool_create(&cfg, &pool, &err) != PGETL_OK) {
         fprintf(stderr, "bench_pool: %s\n", err.message);
         return 1;
+    }
+    if (argc > 3 && strcmp(argv[3], "hot") == 0) {
+        /* Only the uncontended pool loop, for `strace -f -c` to show that a
+         * hot acquire+release makes no system call. */
+        double r = measure(pool_loop, pool, 1, secs);
+        printf("hot: %.0f acquire+release pairs/s (1 thread)\n", r);
+        pgetl_pool_destroy(pool);
+        return r < 0;
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     printf("bench_pool: acquire+release pairs/s, pool of %d, best of %d x %.1f s, %ld CPUs\n",
