@@ -295,6 +295,48 @@ static void dsn_rotation(void **state) {
     PQfinish(pg);
 }
 
+/* Rotating to credentials the server refuses: callers get the server's
+ * reason (never the password) and the pool recovers on the next rotation. */
+static void dsn_rotation_to_bad_password(void **state) {
+    (void)state;
+    char app[64];
+    ph_app("rotbad", app, sizeof app);
+    PGconn *pg = harness_pq();
+    char bad[512], good[512];
+    snprintf(bad, sizeof bad,
+             "host=127.0.0.1 port=%s dbname=%s user=pgetl_pw password=wrong-secret-42",
+             PQport(pg), PQdb(pg));
+    snprintf(good, sizeof good,
+             "host=127.0.0.1 port=%s dbname=%s user=pgetl_pw password=pgetl-secret", PQport(pg),
+             PQdb(pg));
+    pgetl_config cfg = ph_config(app, 1, 1);
+    cfg.acquire_timeout_s = 0.5;
+    pgetl_pool *pool = make_pool(&cfg);
+    harness_log *log = harness_log_capture(PGETL_LOG_DEBUG);
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_set_dsn(pool, bad, &err), &err);
+    pgetl_conn *c = NULL;
+    assert_int_equal(pgetl_pool_acquire(pool, &c, &err), PGETL_ETIMEOUT);
+    assert_null(c);
+    assert_non_null(strstr(err.message, "last connection attempt failed"));
+    assert_non_null(strstr(err.message, "password authentication failed"));
+    assert_null(strstr(err.message, "wrong-secret-42"));
+    assert_pgetl_ok(pgetl_pool_set_dsn(pool, good, &err), &err);
+    c = get(pool);
+    char user[64];
+    ph_conn_text(c, "SELECT current_user", user, sizeof user);
+    assert_string_equal(user, "pgetl_pw");
+    pgetl_pool_release(pool, c);
+    pgetl_pool_stats st;
+    pgetl_pool_get_stats(pool, &st);
+    assert_true(st.connect_errors >= 1);
+    assert_null(strstr(log->text, "wrong-secret-42"));
+    assert_null(strstr(log->text, "pgetl-secret"));
+    harness_log_restore();
+    pgetl_pool_destroy(pool);
+    PQfinish(pg);
+}
+
 static void global_pool(void **state) {
     (void)state;
     char app[64];
@@ -513,6 +555,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(terminated_idle_conn_not_handed_out),
         cmocka_unit_test(dead_idle_conns_replaced_in_background),
         cmocka_unit_test(dsn_rotation),
+        cmocka_unit_test(dsn_rotation_to_bad_password),
         cmocka_unit_test(global_pool),
         cmocka_unit_test(global_pool_concurrent_first_use),
         cmocka_unit_test(growth_happens_off_the_caller),
