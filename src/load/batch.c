@@ -393,29 +393,52 @@ static int64_t error_row(const pgetl_error *e) {
 }
 
 /*
- * The row holding the server's "line N" of this COPY. COPY (CSV) counts the
- * line breaks inside quoted values too, except in the first row when it
- * ends in a bare LF (the line-end style is not known yet while that row is
- * read; copyfromparse.c compares against '\r' then). -1 when not found.
+ * COPY's line counter (copyfromparse.c) for CSV: each row adds one, plus
+ * every character inside quotes equal to the line-end style's last-but-one
+ * marker: '\r' while the style is unknown (all of the first row) or CRLF,
+ * '\n' once the first row ended in a bare LF. This counts such characters in
+ * one row, following quotes and escapes as the scanner does.
  */
-static int64_t row_of_line(const pgetl_load_batch *b, bool raw_csv, int64_t line) {
+static int64_t inquote_count(const pgetl_csv_dialect *d, const char *p, size_t n, char ch) {
+    int64_t k = 0;
+    bool in_quote = false, last_was_esc = false;
+    char esc = d->escape == d->quote ? '\0' : d->escape;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_quote && c == esc)
+            last_was_esc = !last_was_esc;
+        if (c == d->quote && !last_was_esc)
+            in_quote = !in_quote;
+        if (c != esc)
+            last_was_esc = false;
+        k += in_quote && c == ch;
+    }
+    return k;
+}
+
+/*
+ * The row holding the server's "line N" of this COPY, -1 when none. Only
+ * called after an error, so walking the batch's rows again costs nothing.
+ */
+static int64_t row_of_line(const pgetl_load_ctx *ctx, const pgetl_load_batch *b, bool raw_csv,
+                           int64_t line) {
     if (line < 1)
         return -1;
     if (!raw_csv)
         return line <= b->nrows ? line - 1 : -1;
-    int64_t skip = 0;
     size_t end0 = b->row_end[0];
     bool crlf = end0 >= 2 && b->data.data[end0 - 2] == '\r';
-    if (!crlf && b->nrows > 1)
-        skip = b->row_line[1] - b->row_line[0] - 1;
-    int64_t row = -1;
+    int64_t at = 1; /* COPY line where row i starts */
     for (int64_t i = 0; i < b->nrows; i++) {
-        int64_t l = b->row_line[i] - b->row_line[0] + 1 - (i > 0 ? skip : 0);
-        if (l > line)
-            break;
-        row = i;
+        size_t off = i ? b->row_end[i - 1] : 0;
+        size_t len = b->row_end[i] - off;
+        char ch = (i == 0 || crlf) ? '\r' : '\n';
+        int64_t next = at + 1 + inquote_count(&ctx->dialect, b->data.data + off, len, ch);
+        if (line < next)
+            return i;
+        at = next;
     }
-    return row;
+    return -1;
 }
 
 pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
@@ -478,7 +501,7 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
     pgetl__error_copy(err, &e2);
     if (rc == rc2 && strstr(err->message, b->file->path))
         return rc2; /* already names the file and line */
-    int64_t row = row_of_line(b, raw && !b->binary && !ctx->dialect.text, error_row(&e2));
+    int64_t row = row_of_line(ctx, b, raw && !b->binary && !ctx->dialect.text, error_row(&e2));
     if (row >= 0)
         pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[row]);
     else

@@ -269,6 +269,14 @@ static void server_errors_name_the_line(void **state) {
     p = lh_text("types2.csv", "id,name\n1,a\n2,\"x\ny\"\nx3,c\n");
     assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
     assert_contains(err.message, "types2.csv line 5");
+    /* An embedded CRLF in the first row of an LF file: COPY counts its '\r' there. */
+    p = lh_text("types3.csv", "id,name\n1,\"a\r\nb\"\n2,\"c\nd\"\nx3,e\n");
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    assert_contains(err.message, "types3.csv line 6");
+    /* A CRLF file with embedded CRLFs. */
+    p = lh_text("types4.csv", "id,name\r\n1,\"a\r\nb\"\r\n2,\"c\r\nd\"\r\nx3,e\r\n");
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    assert_contains(err.message, "types4.csv line 6");
     /* Constraint violation: a duplicate key. */
     p = lh_text("dup.csv", "id,name\n1,a\n2,b\n1,c\n");
     assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
