@@ -244,8 +244,10 @@ pgetl_dec pgetl__arrow_batch_append_row(pgetl_arrow_batch *b, const pgetl_field 
                                         pgetl_error *err);
 
 /*
- * Moves the built rows into *out as a struct array (one child per column)
- * and starts an empty batch. The caller releases *out.
+ * Copies the built rows into *out as a struct array (one child per column,
+ * all buffers in one 64-byte-aligned block) and empties the builders, which
+ * keep their memory for the next batch. The caller releases *out; children
+ * may be moved out and released in any order.
  */
 pgetl_code pgetl__arrow_batch_finish(pgetl_arrow_batch *b, struct ArrowArray *out,
                                      pgetl_error *err);
@@ -254,8 +256,7 @@ pgetl_code pgetl__arrow_batch_finish(pgetl_arrow_batch *b, struct ArrowArray *ou
 pgetl_code pgetl__arrow_batch_schema(const pgetl_arrow_batch *b, struct ArrowSchema *out,
                                      pgetl_error *err);
 
-/* Export of one column (arrow_build_export.c). */
-pgetl_code pgetl__arrow_col_export(pgetl_arrow_col *c, struct ArrowArray *out, pgetl_error *err);
+/* The export of one column's schema (arrow_build_export.c). */
 pgetl_code pgetl__arrow_col_schema(const pgetl_arrow_col *c, struct ArrowSchema *out,
                                    pgetl_error *err);
 
