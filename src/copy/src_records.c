@@ -140,8 +140,12 @@ pgetl_code pgetl_copy_write_row(pgetl_copy *c, const char *const *values, const 
                                "pgetl_copy_write_values");
     if (!values)
         return pgetl_error_set(err, PGETL_EINVAL, "pgetl_copy_write_row: values is NULL");
-    if (!c->lens && !(c->lens = pgetl__malloc(sizeof(size_t) * (size_t)c->ncols)))
-        return pgetl__error_oom(err, "COPY row");
+    if (!c->lens && !(c->lens = pgetl__malloc(sizeof(size_t) * (size_t)c->ncols))) {
+        pgetl_error e;
+        pgetl__error_oom(&e, "COPY row");
+        pgetl__copy_fail(c, &e);
+        return pgetl__error_copy(err, &c->error);
+    }
 
     /* Both formats' bound is 2 * len + 2 per value, plus a delimiter or newline each. */
     size_t need = (size_t)c->ncols;

@@ -620,6 +620,74 @@ static void never_commits(void **state) {
     pgetl_conn_close(conn);
 }
 
+/* ---- allocator failure --------------------------------------------------- */
+
+static int alloc_countdown; /* fail the allocation that brings this to 0; < 0: never */
+static int alloc_failed;
+
+static void *fail_malloc(size_t n) {
+    if (alloc_countdown >= 0 && alloc_countdown-- == 0) {
+        alloc_failed++;
+        return NULL;
+    }
+    return malloc(n);
+}
+
+static void *fail_realloc(void *p, size_t n) {
+    if (alloc_countdown >= 0 && alloc_countdown-- == 0) {
+        alloc_failed++;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+
+/*
+ * Every allocation of begin / write / end fails in turn: each run ends in
+ * ENOMEM ("out of memory") or success, never a crash or leak (ASan), and the
+ * connection is out of COPY and usable after rollback.
+ */
+static void allocation_failures_are_clean(void **state) {
+    (void)state;
+    setup_table("DROP TABLE IF EXISTS oom; CREATE TABLE oom (id int, v text)");
+    pgetl_conn *conn = harness_connect();
+    for (int iso = 0; iso < 2; iso++) {
+        int k = 0;
+        for (;; k++) {
+            pgetl_error err;
+            pgetl_copy_options o;
+            pgetl_copy_options_init(&o);
+            o.max_rejects = iso ? 1 : -1;
+            o.batch_rows = 2;
+            alloc_failed = 0;
+            alloc_countdown = k;
+            assert_int_equal(pgetl_set_allocator(fail_malloc, fail_realloc, free), PGETL_OK);
+            pgetl_copy *c = NULL;
+            pgetl_code rc = pgetl_copy_begin(conn, "oom", &o, &c, &err);
+            for (int i = 0; rc == PGETL_OK && i < 5; i++)
+                rc = pgetl_copy_write_row(c, (const char *const[]){"1", "x"}, NULL, &err);
+            pgetl_code end = c ? pgetl_copy_end(c, NULL, &err) : rc;
+            alloc_countdown = -1;
+            assert_int_equal(pgetl_set_allocator(NULL, NULL, NULL), PGETL_OK);
+            if (rc != PGETL_OK)
+                assert_int_equal(end, rc);
+            if (alloc_failed == 0) {
+                assert_pgetl_ok(end, &err);
+                break;
+            }
+            if (end != PGETL_OK) {
+                assert_int_equal(end, PGETL_ENOMEM);
+                assert_non_null(strstr(err.message, "out of memory"));
+            }
+            assert_true(pgetl_conn_txn_state(conn) != PGETL_TXN_ACTIVE);
+            assert_pgetl_ok(pgetl_rollback(conn, &err), &err);
+            assert_int_equal(scalar(conn, "SELECT count(*) FROM oom"), 0);
+        }
+        assert_true(k > 3); /* the loop did inject failures */
+        pgetl_rollback(conn, NULL);
+    }
+    pgetl_conn_close(conn);
+}
+
 static void bad_arguments(void **state) {
     (void)state;
     pgetl_error err;
@@ -654,6 +722,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(memory_bounded),
         cmocka_unit_test(batch_boundary_flushes),
         cmocka_unit_test(never_commits),
+        cmocka_unit_test(allocation_failures_are_clean),
         cmocka_unit_test(bad_arguments),
     };
     if (argc > 1)
