@@ -190,6 +190,36 @@ static void nul_byte_refused_and_sticky(void **state) {
     }
 }
 
+/* A length beyond PostgreSQL's 1 GB field limit is refused before any byte is read. */
+static void oversized_value_refused(void **state) {
+    (void)state;
+    setup_table("DROP TABLE IF EXISTS esc; CREATE TABLE esc (id int, v text)");
+    pgetl_conn *conn = harness_connect();
+    pgetl_error err;
+    pgetl_copy *c = NULL;
+    assert_pgetl_ok(pgetl_copy_begin(conn, "esc", NULL, &c, &err), &err);
+    const char *vals[2] = {"1", "tiny"};
+    size_t lens[2] = {1, ((size_t)1 << 30) + 1};
+    assert_int_equal(pgetl_copy_write_row(c, vals, lens, &err), PGETL_EDATA);
+    assert_non_null(strstr(err.message, "1 GB"));
+    assert_non_null(strstr(err.message, "row 1, column \"v\""));
+    assert_int_equal(pgetl_copy_end(c, NULL, &err), PGETL_EDATA);
+    pgetl_rollback(conn, NULL);
+
+    pgetl_copy_options o;
+    pgetl_copy_options_init(&o);
+    o.format = PGETL_COPY_BINARY;
+    const pgetl_type types[2] = {PGETL_TYPE_INT32, PGETL_TYPE_TEXT};
+    o.types = types;
+    assert_pgetl_ok(pgetl_copy_begin(conn, "esc", &o, &c, &err), &err);
+    pgetl_value v[2] = {{.v.i = 1}, {.v.s = {"tiny", SIZE_MAX}}};
+    assert_int_equal(pgetl_copy_write_values(c, v, &err), PGETL_EDATA);
+    assert_non_null(strstr(err.message, "1 GB"));
+    assert_int_equal(pgetl_copy_end(c, NULL, &err), PGETL_EDATA);
+    pgetl_rollback(conn, NULL);
+    pgetl_conn_close(conn);
+}
+
 /* ---- typed binary ----------------------------------------------------- */
 
 static const char typed_sql[] =
@@ -710,6 +740,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(csv_escapes_round_trip),
         cmocka_unit_test(single_column_end_marker),
         cmocka_unit_test(nul_byte_refused_and_sticky),
+        cmocka_unit_test(oversized_value_refused),
         cmocka_unit_test(binary_types_round_trip),
         cmocka_unit_test(binary_type_mismatch_before_sending),
         cmocka_unit_test(binary_narrowing_overflow_names_row),
