@@ -906,8 +906,10 @@ static void isolate_three_bad_rows(void **state) {
  */
 static long alloc_countdown; /* 0: never fail; k: fail the k-th allocation from now */
 static long alloc_failed;
+static long alloc_calls; /* every malloc/realloc through pgetl's allocator */
 
 static bool alloc_should_fail(void) {
+    alloc_calls++;
     if (alloc_countdown > 0 && --alloc_countdown == 0) {
         alloc_failed++;
         return true;
@@ -952,6 +954,28 @@ static void allocation_failures(void **state) {
     fail_msg("copy_from_arrow still allocating after 500 allocations for 300 rows");
 }
 
+/* pgetl's allocations do not depend on the row count: 2 x 5 rows and 2 x 5000 rows cost the same. */
+static void no_allocation_per_row(void **state) {
+    (void)state;
+    harness_sql(pg, "DROP TABLE IF EXISTS ap");
+    harness_sql(pg, "CREATE TABLE ap (id bigint, note text)");
+    long calls[2];
+    const int64_t rows[2] = {5, 5000};
+    for (int k = 0; k < 2; k++) {
+        struct ArrowSchema s;
+        struct ArrowArrayStream st;
+        make_batches(&st, &s, 2, rows[k], -1);
+        pgetl_error err;
+        long before = alloc_calls;
+        assert_pgetl_ok(pgetl_copy_from_arrow(conn, "ap", &st, NULL, 0, NULL, &err), &err);
+        calls[k] = alloc_calls - before;
+        assert_pgetl_ok(pgetl_rollback(conn, &err), &err);
+    }
+    if (calls[0] != calls[1])
+        fail_msg("allocations: %ld for 10 rows, %ld for 10000 rows", calls[0], calls[1]);
+    assert_true(calls[0] > 0); /* the counter does see pgetl's allocations */
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(types_integers, setup, teardown),
@@ -974,6 +998,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(bad_value_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(isolate_three_bad_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(allocation_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(no_allocation_per_row, setup, teardown),
     };
     pgetl_set_allocator(failing_malloc, failing_realloc, free);
     if (argc > 1)
