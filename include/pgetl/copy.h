@@ -91,6 +91,10 @@ typedef struct pgetl_copy_options {
                                   /* N >= 0: isolate bad rows, fail after more than N     */
     pgetl_reject_fn on_reject;    /* called for each isolated row (may be NULL)           */
     void *reject_user;
+    bool freeze;                  /* COPY ... FREEZE: rows written frozen. The server      */
+                                  /* allows it only when the table was created or        */
+                                  /* truncated in this transaction (and not inside a     */
+                                  /* savepoint): not with max_rejects >= 0 (EINVAL)      */
 } pgetl_copy_options;
 
 /*

@@ -273,6 +273,11 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
         opts->format != PGETL_COPY_BINARY)
         return pgetl_error_set(err, PGETL_EINVAL, "COPY %s: unknown format %d", info->quoted,
                                (int)opts->format);
+    if (opts->freeze && opts->max_rejects >= 0)
+        return pgetl_error_set(err, PGETL_EINVAL,
+                               "COPY %s: freeze cannot be combined with bad-row isolation "
+                               "(its savepoints make FREEZE fail)",
+                               info->quoted);
     if (opts->batch_rows < 0 || opts->max_rejects < -1)
         return pgetl_error_set(err, PGETL_EINVAL,
                                "COPY %s: batch_rows must be >= 0 and max_rejects >= -1",
@@ -312,7 +317,8 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
         ok = pgetl__buf_printf(&sql, "%s%s", i ? ", " : "", q) == PGETL_OK;
     }
     ok = ok &&
-         pgetl__buf_printf(&sql, ") FROM STDIN (FORMAT %s)", format_word(c->format)) == PGETL_OK;
+         pgetl__buf_printf(&sql, ") FROM STDIN (FORMAT %s%s)", format_word(c->format),
+                           opts->freeze ? ", FREEZE" : "") == PGETL_OK;
     c->sql = sql.data;
     if (c->isolate) {
         c->row_cap = c->batch_rows < 1024 ? c->batch_rows : 1024;
