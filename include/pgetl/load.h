@@ -95,8 +95,9 @@ typedef struct pgetl_load_options {
                                      stripped); another name is passed to COPY ENCODING
                                      and turns binary conversion off                     */
     bool truncate;                /* TRUNCATE in the same transaction first (readers
-                                     never see the table empty). COPY FREEZE is not used
-                                     yet: the COPY writer states no extra options        */
+                                     never see the table empty); the COPYs then use
+                                     FREEZE where the server allows it (a plain table,
+                                     jobs 1, max_errors 0), else plain COPY              */
     int64_t batch_rows;           /* rows per COPY batch; default 100000. A batch is
                                      also cut at PGETL_LOAD_BATCH_BYTES                  */
     int jobs;                     /* parallel connections; default 1 (see atomicity)      */

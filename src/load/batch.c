@@ -460,6 +460,7 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
     co.max_rejects = max_rejects;
     co.on_reject = on_reject;
     co.reject_user = &st;
+    co.freeze = ctx->freeze && max_rejects < 0;
     pgetl_copy *copy = NULL;
     pgetl_code rc = pgetl__copy_begin_resolved(conn, ctx->info, b->file->colidx, b->file->ncols,
                                                &co, &copy, err);

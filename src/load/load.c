@@ -486,6 +486,14 @@ static pgetl_code run_load(load_run *run, const char *const *paths, pgetl_error 
             return rc;
     }
     run->prepared = jobs > 1 && can_prepare(run->conns[0], jobs);
+    /*
+     * FREEZE only where the server accepts it: the table truncated in this
+     * very transaction on this connection, no SAVEPOINT (isolation uses
+     * them), and a plain table (partitioned ones refuse FREEZE). Anything
+     * else loads with plain COPY rather than failing.
+     */
+    run->ctx.freeze =
+        o->truncate && !o->dry_run && jobs == 1 && o->max_errors == 0 && run->info->relkind == 'r';
 
     /*
      * Converting to binary: parse on this thread while a sender thread ships

@@ -157,6 +157,8 @@ typedef struct pgetl_load_ctx {
      */
     bool raw;
     pgetl_copy_format copy_format;
+    /* COPY FREEZE: the table was truncated in this transaction, one connection, no savepoints. */
+    bool freeze;
     const pgetl_table_info *info;
     int64_t batch_rows;
     int64_t max_errors;

@@ -368,6 +368,51 @@ static void truncate_is_atomic(void **state) {
     assert_string_equal(lh_text_query("SELECT name FROM lt"), "new");
 }
 
+/* Tuples on the table's first page written frozen (HEAP_XMIN_FROZEN = 0x0300). */
+static int64_t frozen_on_page0(const char *table) {
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FILTER (WHERE (t_infomask & 768) = 768) * 1000 + count(*) "
+             "FROM heap_page_items(get_raw_page('%s', 0))",
+             table);
+    return harness_scalar(lh_pg, sql);
+}
+
+static void truncate_uses_freeze(void **state) {
+    (void)state;
+    harness_sql(lh_pg, "CREATE EXTENSION IF NOT EXISTS pageinspect");
+    reset_table();
+    harness_sql(lh_pg, "INSERT INTO lt VALUES (100, 'old', 1)");
+    const char *p = lh_text("fr.csv", "id,name\n1,a\n2,b\n3,c\n");
+    pgetl_load_options o = lh_opts("lt");
+    o.truncate = true;
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    assert_int_equal(count_lt(), 3);
+    assert_int_equal(frozen_on_page0("lt"), 3 * 1000 + 3); /* all 3 tuples frozen */
+    /* Without truncate: plain COPY, nothing frozen. */
+    reset_table();
+    pgetl_load_options plain = lh_opts("lt");
+    assert_pgetl_ok(lh_load1(p, &plain, &st, &err), &err);
+    assert_int_equal(frozen_on_page0("lt"), 3);
+    /* With bad-row isolation (savepoints): FREEZE is not allowed, falls back to plain COPY. */
+    reset_table();
+    o.max_errors = 5;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    assert_int_equal(frozen_on_page0("lt"), 3);
+    /* A partitioned table refuses FREEZE: loads with plain COPY. */
+    harness_sql(lh_pg, "DROP TABLE IF EXISTS lpart");
+    harness_sql(lh_pg, "CREATE TABLE lpart (id int, name text) PARTITION BY RANGE (id)");
+    harness_sql(lh_pg, "CREATE TABLE lpart_1 PARTITION OF lpart FOR VALUES FROM (0) TO (100)");
+    harness_sql(lh_pg, "INSERT INTO lpart VALUES (50, 'old')");
+    o = lh_opts("lpart");
+    o.truncate = true;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lpart"), 3);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lpart WHERE id = 50"), 0);
+}
+
 static void text_format_and_end_marker(void **state) {
     (void)state;
     reset_table();
@@ -647,6 +692,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(invalid_utf8_and_nul),
         cmocka_unit_test(compressed_inputs),
         cmocka_unit_test(truncate_is_atomic),
+        cmocka_unit_test(truncate_uses_freeze),
         cmocka_unit_test(text_format_and_end_marker),
         cmocka_unit_test(csv_end_marker_is_data),
         cmocka_unit_test(custom_dialects),
