@@ -103,9 +103,11 @@ PGETL_API pgetl_code pgetl_pool_create(const pgetl_config *cfg, pgetl_pool **poo
  * and replaced. `file`/`line` are remembered (not copied: pass a string
  * literal) for leak and close reports; use the pgetl_pool_acquire() macro.
  * Returns PGETL_OK, PGETL_ETIMEOUT ("pool exhausted: waited 2.0 s, 5 of 5 in
- * use"), PGETL_EEXHAUSTED (more waiters than max_waiters), PGETL_ECONNECT
- * (the server has been unreachable for longer than reconnect_timeout_s),
- * PGETL_ECLOSED.
+ * use"; when connecting is failing, the last connection error is appended),
+ * PGETL_EEXHAUSTED (more waiters than max_waiters: at once), PGETL_ECONNECT
+ * (at once, with the last connection error, password masked: connecting has
+ * failed for longer than reconnect_timeout_s and no connection is out that
+ * could come back; until a later attempt succeeds), PGETL_ECLOSED.
  */
 PGETL_API pgetl_code pgetl_pool_acquire_at(pgetl_pool *pool, const char *file, int line,
                                            pgetl_conn **conn_out, pgetl_error *err);

@@ -139,7 +139,7 @@ again:
             rc = pgetl_error_set(err, PGETL_ECLOSED, "pool is closed");
         } else if (pool->n_idle > 0 && !pool->head) {
             break;
-        } else if (pool->down) {
+        } else if (pool->down && pool->n_out == 0) {
             pool->want_conn = true;
             pthread_cond_signal(&pool->maint_cv);
             rc = fail_down(pool, err);

@@ -138,7 +138,11 @@ static void on_open_failed(pgetl_pool *pool, const pgetl_error *e, int64_t now) 
     if (!pool->down &&
         now - pool->fail_since_ns >= (int64_t)(pool->cfg.reconnect_timeout_s * 1e9)) {
         pool->down = true;
-        pgetl__pool_fail_waiters(pool, PGETL_ECONNECT);
+        /* Waiters fail now only if no connection is out that could still
+         * come back (new connections may be refused while old ones work,
+         * e.g. "too many clients"); otherwise they wait as usual. */
+        if (pool->n_out == 0)
+            pgetl__pool_fail_waiters(pool, PGETL_ECONNECT);
         if (pgetl__log_begin(&l, PGETL_LOG_ERROR, "pool_down")) {
             pgetl__log_str(&l, "msg",
                            "server unreachable past reconnect_timeout_s; acquires fail "

@@ -72,6 +72,8 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
         w = pgetl__pool_place(pool, s, now);
     else
         dead = pgetl__pool_slot_clear(pool, s);
+    if (!keep && pool->down && pool->n_out == 0)
+        pgetl__pool_fail_waiters(pool, PGETL_ECONNECT); /* nothing left to wait for */
     bool free_now = pool->destroyed && pool->n_out == 0 && !pool->freeing;
     if (free_now)
         pool->freeing = true;

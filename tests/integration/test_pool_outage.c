@@ -175,10 +175,85 @@ static void outage_fails_fast_then_recovers(void **state) {
     harness_log_restore();
 }
 
+typedef struct late_waiter {
+    pgetl_pool *pool;
+    pgetl_conn *got;
+    pgetl_code rc;
+    pgetl_error err;
+} late_waiter;
+
+static void *late_waiter_main(void *p) {
+    late_waiter *w = p;
+    w->rc = pgetl_pool_acquire(w->pool, &w->got, &w->err);
+    return NULL;
+}
+
+/*
+ * The server refuses new connections while the existing one works (a role
+ * connection limit stands in for "too many clients"). Failing to grow for
+ * longer than reconnect_timeout_s must not fail callers at once while a
+ * connection is out that can still come back: they wait, get it when it is
+ * released, and otherwise time out with the server's reason.
+ */
+static void refused_growth_still_serves_returns(void **state) {
+    (void)state;
+    char app[64], role[64];
+    ph_app("limit", app, sizeof app);
+    snprintf(role, sizeof role, "pt_limited_%d", (int)getpid());
+    PGconn *pg = harness_pq(); /* the shared cluster: no restart here */
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE ROLE %s LOGIN CONNECTION LIMIT 1", role);
+    harness_sql(pg, sql);
+    char dsn[512];
+    snprintf(dsn, sizeof dsn, "host=%s port=%s dbname=%s user=%s", PQhost(pg), PQport(pg), PQdb(pg),
+             role);
+    pgetl_config cfg;
+    pgetl_config_init(&cfg);
+    cfg.dsn = dsn;
+    cfg.application_name = app;
+    cfg.pool_min = 1;
+    cfg.pool_max = 2;
+    cfg.acquire_timeout_s = 1.0;
+    cfg.reconnect_timeout_s = 0.2;
+    pgetl_pool *pool = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_create(&cfg, &pool, &err), &err);
+    harness_log_capture(PGETL_LOG_OFF); /* the refusals are expected */
+    pgetl_conn *a = NULL;
+    assert_pgetl_ok(pgetl_pool_acquire(pool, &a, &err), &err);
+
+    late_waiter w = {.pool = pool};
+    pthread_t t;
+    pthread_create(&t, NULL, late_waiter_main, &w);
+    ph_sleep_ms(600); /* past reconnect_timeout_s: growth keeps failing */
+    pgetl_pool_stats st;
+    pgetl_pool_get_stats(pool, &st);
+    assert_true(st.connect_errors >= 2);
+    assert_int_equal(st.waiting, 1); /* still waiting, not failed */
+    pgetl_pool_release(pool, a);
+    pthread_join(t, NULL);
+    assert_pgetl_ok(w.rc, &w.err);
+    assert_ptr_equal(w.got, a);
+
+    /* With the only connection out, a caller times out with the reason. */
+    pgetl_conn *c = NULL;
+    assert_int_equal(pgetl_pool_acquire(pool, &c, &err), PGETL_ETIMEOUT);
+    assert_non_null(strstr(err.message, "pool exhausted: waited 1.0 s, 1 of 2 in use"));
+    assert_non_null(strstr(err.message, "too many connections for role"));
+    pgetl_pool_release(pool, w.got);
+    pgetl_pool_destroy(pool);
+    harness_log_restore();
+    assert_int_equal(ph_wait_backends(pg, app, 0), 0);
+    snprintf(sql, sizeof sql, "DROP ROLE %s", role);
+    harness_sql(pg, sql);
+    PQfinish(pg);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(server_restart_recovered),
         cmocka_unit_test(outage_fails_fast_then_recovers),
+        cmocka_unit_test(refused_growth_still_serves_returns),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
