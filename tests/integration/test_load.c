@@ -413,6 +413,44 @@ static void truncate_uses_freeze(void **state) {
     assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM lpart WHERE id = 50"), 0);
 }
 
+static void stray_quote_in_huge_file_is_bounded(void **state) {
+    /* A quote that never closes must not make the loader buffer the whole file. */
+    (void)state;
+    reset_table();
+    char path[512];
+    snprintf(path, sizeof path, "%s/stray.csv", lh_dir);
+    FILE *f = fopen(path, "w");
+    fputs("id,name\n1,a\n2,\"oops\n", f);
+    static char chunk[1 << 16];
+    for (size_t i = 0; i < sizeof chunk; i++)
+        chunk[i] = (i % 16 == 15) ? '\n' : 'x';
+    for (int i = 0; i < 80 * 16; i++) /* 80 MiB */
+        fwrite(chunk, 1, sizeof chunk, f);
+    fclose(f);
+    pgetl_load_options o = lh_opts("lt");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(path, &o, &st, &err), PGETL_EDATA);
+    assert_contains(err.message, "stray.csv line 3");
+    assert_contains(err.message, "longer than 64 MiB");
+    assert_contains(err.message, "quote");
+    assert_int_equal(count_lt(), 0);
+    remove(path);
+}
+
+static void latin1_encoding(void **state) {
+    (void)state;
+    reset_table();
+    const char *p = lh_text("latin1.csv", "id,name\n1,caf\xE9\n");
+    pgetl_load_options o = lh_opts("lt");
+    o.encoding = "LATIN1";
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 1"), "caf\xC3\xA9");
+    assert_int_equal(st.batches_binary, 0); /* conversion needs UTF-8 input */
+}
+
 static void text_format_and_end_marker(void **state) {
     (void)state;
     reset_table();
@@ -693,6 +731,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(compressed_inputs),
         cmocka_unit_test(truncate_is_atomic),
         cmocka_unit_test(truncate_uses_freeze),
+        cmocka_unit_test(stray_quote_in_huge_file_is_bounded),
+        cmocka_unit_test(latin1_encoding),
         cmocka_unit_test(text_format_and_end_marker),
         cmocka_unit_test(csv_end_marker_is_data),
         cmocka_unit_test(custom_dialects),
