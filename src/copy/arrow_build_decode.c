@@ -266,9 +266,9 @@ static inline bool ascii_only(const uint8_t *s, size_t n) {
         memcpy(&w, s + i, 8);
         acc |= w;
     }
-    w = 0;
-    memcpy(&w, s + i, n - i);
-    return !((acc | w) & UINT64_C(0x8080808080808080));
+    for (; i < n; i++)
+        acc |= s[i];
+    return !(acc & UINT64_C(0x8080808080808080));
 }
 
 /* Appends len bytes as one VAR value; FULL when the batch's data would pass var_limit. */

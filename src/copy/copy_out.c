@@ -268,7 +268,9 @@ static int next_row_copy(qa_stream *s) {
                 s->cur = s->parser.fields;
                 return 1;
             }
-            PQfreemem(s->chunk); /* NEED_MORE, or END: the parser keeps nothing of it */
+            /* NEED_MORE, or END: the parser keeps nothing of the chunk (the tail of a
+             * split item was copied), so it can go. */
+            PQfreemem(s->chunk);
             s->chunk = NULL;
         }
         char *buf = NULL;
