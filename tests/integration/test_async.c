@@ -4,6 +4,7 @@
  * and the epoll example program run end to end.
  */
 #include "harness.h"
+#include "pgetl/libpq.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -561,6 +562,62 @@ static void async_copy_misuse(void **state) {
     pgetl_conn_close(conn);
 }
 
+static void async_copy_server_dies_midway(void **state) {
+    (void)state;
+    pgetl_conn *conn = harness_connect();
+    pgetl_error err;
+    assert_pgetl_ok(
+        pgetl_execute(conn, "CREATE TEMP TABLE async_die (id bigint, name text)", 0, NULL, NULL, &err),
+        &err);
+    int pid = PQbackendPID(pgetl_conn_pg(conn));
+    static const char *const cols[] = {"id", "name"};
+    pgetl_async_copy_options o;
+    pgetl_async_copy_options_init(&o);
+    o.columns = cols;
+    o.ncolumns = 2;
+    o.buffer_bytes = 8192;
+    pgetl_async_copy *op = NULL;
+    assert_pgetl_ok(pgetl_async_copy_start(conn, "async_die", &o, &op, &err), &err);
+    const char *vals[] = {"1", "some text to fill the buffer"};
+    PGconn *killer = harness_pq();
+    pgetl_code rc = PGETL_OK;
+    int want = PGETL_WANT_READ;
+    bool polled = false;
+    for (int64_t i = 0; i < 50000000 && (rc == PGETL_OK || rc == PGETL_EAGAIN); i++) {
+        if (i == 20000) {
+            char sql[96];
+            snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+            harness_sql(killer, sql);
+        }
+        rc = pgetl_async_copy_write_row(op, vals, NULL, &err);
+        if (rc == PGETL_OK) {
+            polled = false;
+            continue;
+        }
+        if (rc != PGETL_EAGAIN)
+            break;
+        if (polled)
+            wait_socket(conn, want);
+        rc = pgetl_async_copy_poll(op, &want, NULL, &err);
+        polled = true;
+    }
+    if (rc == PGETL_OK || rc == PGETL_EAGAIN) {
+        rc = pgetl_async_copy_end(op, &err);
+        while (rc == PGETL_OK || rc == PGETL_EAGAIN) {
+            rc = pgetl_async_copy_poll(op, &want, NULL, &err);
+            if (rc == PGETL_EAGAIN)
+                wait_socket(conn, want);
+        }
+    }
+    /* A clear error (lost connection, or the server's FATAL), never a hang. */
+    assert_true(rc == PGETL_ECONNLOST || rc == PGETL_ESERVER);
+    assert_true(err.message[0] != '\0');
+    pgetl_async_copy_destroy(op);
+    assert_int_equal(pgetl_async_socket(conn), -1);
+    PQfinish(killer);
+    pgetl_conn_close(conn);
+}
+
 static void epoll_example_runs(void **state) {
     (void)state;
     PGconn *pg = harness_pq();
@@ -601,6 +658,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(async_copy_bad_data_fails_at_end),
         cmocka_unit_test(async_copy_destroy_midway_stores_nothing),
         cmocka_unit_test(async_copy_misuse),
+        cmocka_unit_test(async_copy_server_dies_midway),
         cmocka_unit_test(epoll_example_runs),
     };
     if (argc > 1)

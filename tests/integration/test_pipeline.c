@@ -6,7 +6,9 @@
 #include "harness.h"
 #include "pgetl/libpq.h"
 
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define N 100000
 
@@ -270,6 +272,37 @@ static void pipeline_misuse(void **state) {
     pgetl_conn_close(conn);
 }
 
+static void *terminate_later(void *arg) {
+    int pid = *(int *)arg;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 300 * 1000000L};
+    nanosleep(&ts, NULL);
+    PGconn *pg = harness_pq();
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+    PGresult *r = PQexec(pg, sql);
+    PQclear(r);
+    PQfinish(pg);
+    return NULL;
+}
+
+static void pipeline_server_dies_midway(void **state) {
+    (void)state;
+    pgetl_conn *conn = harness_connect();
+    pgetl_error err;
+    int pid = PQbackendPID(pgetl_conn_pg(conn));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, terminate_later, &pid), 0);
+    /* 5000 statements of 1 ms each: still running when the backend is killed. */
+    pgetl_pipeline_report rep;
+    pgetl_code rc =
+        pgetl_pipeline_exec(conn, "SELECT pg_sleep(0.001)", 0, 5000, NULL, NULL, &rep, &err);
+    pthread_join(th, NULL);
+    assert_true(rc == PGETL_ECONNLOST || rc == PGETL_ESERVER);
+    assert_true(err.message[0] != '\0');
+    assert_true(rep.applied < 5000);
+    pgetl_conn_close(conn);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pipeline_all_ok_and_no_commit_behind_back),
@@ -278,6 +311,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(pipeline_small_groups_and_rollback),
         cmocka_unit_test(pipeline_tiny_socket_buffers),
         cmocka_unit_test(pipeline_misuse),
+        cmocka_unit_test(pipeline_server_dies_midway),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
