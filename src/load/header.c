@@ -19,6 +19,10 @@ typedef struct name_list {
 } name_list;
 
 static void list_add(name_list *l, const char *name, size_t n) {
+    if (n == 0) { /* an empty header field, shown as the empty quoted identifier */
+        name = "\"\"";
+        n = 2;
+    }
     l->count++;
     if (l->len >= sizeof l->text - 8)
         return;

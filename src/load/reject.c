@@ -55,6 +55,14 @@ static pgetl_code open_files(pgetl_rejects *rj, pgetl_error *err) {
     return PGETL_OK;
 }
 
+/* Writes msg and a newline, line breaks inside it turned into spaces: one line per reject. */
+static bool put_line(FILE *f, const char *msg) {
+    for (const char *p = msg; *p; p++)
+        if (fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f) == EOF)
+            return false;
+    return fputc('\n', f) != EOF;
+}
+
 pgetl_code pgetl__rejects_add(pgetl_rejects *rj, const char *file, int64_t line,
                               const char *sqlstate, const char *message, const void *data,
                               size_t len, pgetl_error *err) {
@@ -78,9 +86,9 @@ pgetl_code pgetl__rejects_add(pgetl_rejects *rj, const char *file, int64_t line,
             if (fwrite(p, 1, len, rj->data) != len || (!nl && fputc('\n', rj->data) == EOF))
                 rc = pgetl_error_set(err, PGETL_EIO, "reject file %s: %s", rj->path,
                                      strerror(errno));
-            else if (fprintf(rj->log, "%s:%lld: [%s] %s\n", file, (long long)line,
-                             sqlstate && sqlstate[0] ? sqlstate : "-----",
-                             message ? message : "") < 0)
+            else if (fprintf(rj->log, "%s:%lld: [%s] ", file, (long long)line,
+                             sqlstate && sqlstate[0] ? sqlstate : "-----") < 0 ||
+                     !put_line(rj->log, message ? message : ""))
                 rc = pgetl_error_set(err, PGETL_EIO, "reject log %s: %s", rj->log_path,
                                      strerror(errno));
         }

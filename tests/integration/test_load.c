@@ -112,6 +112,10 @@ static void header_unknown_and_duplicate_all_listed(void **state) {
     assert_contains(err.message, "badhdr.csv");
     assert_contains(err.message, "unknown columns [nme, bogus]");
     assert_contains(err.message, "duplicate columns [NAME]");
+    /* An empty header field is named too. */
+    bad = lh_text("emptyhdr.csv", "id,,name\n1,a,b\n");
+    assert_int_equal(lh_load1(bad, &o, &st, &err), PGETL_ESCHEMA);
+    assert_contains(err.message, "unknown columns [\"\"]");
     assert_false(st.committed);
     assert_int_equal(count_lt(), 0); /* the good first file was not loaded either */
 }
