@@ -7,7 +7,9 @@
  * savepoints), Arrow ingest, records bulk insert (COPY), pipelined bulk
  * statements (the spec's bulk_insert when COPY is not an option), queries
  * returning rows or an Arrow stream, execute, and close. Every operation logs
- * one structured info line (event=session_<op>) with rows and duration.
+ * one structured line (event=session_<op>, with target, rows, seconds and
+ * result; info level, warn when it failed). SQL text is logged only by its
+ * first word and parameters never are.
  *
  * Outside pgetl_session_transaction() the session follows the library's
  * "autocommit off" rule: the first statement opens a transaction that the

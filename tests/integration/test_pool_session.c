@@ -159,10 +159,29 @@ static void default_session_close_while_in_use(void **state) {
     pgetl_shutdown();
 }
 
+static void default_session_from_pgetl_dsn(void **state) {
+    (void)state;
+    /* No config: the process configuration comes from $PGETL_DSN. */
+    assert_int_equal(setenv("PGETL_DSN", harness_dsn(), 1), 0);
+    pgetl_session *s = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_default_session(NULL, &s, &err), &err);
+    pgetl_result *res = NULL;
+    assert_pgetl_ok(pgetl_session_query(s, "SELECT current_database()", 0, NULL, &res, &err), &err);
+    assert_string_equal(pgetl_result_get(res, 0, 0, NULL), "postgres");
+    pgetl_result_free(res);
+    assert_pgetl_ok(pgetl_session_rollback(s, &err), &err);
+    pgetl_default_session_close();
+    pgetl_default_session_release(s);
+    pgetl_shutdown();
+    unsetenv("PGETL_DSN");
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_session_from_16_threads),
         cmocka_unit_test(default_session_close_while_in_use),
+        cmocka_unit_test(default_session_from_pgetl_dsn),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
