@@ -220,7 +220,7 @@ static void generate(const char *path, uint64_t seed, int batches, int rows) {
             put_field(f, maybe_null(gen_float(false, clean)), false);
             put_field(f, maybe_null(gen_bool(clean)), false);
             put_field(f, rnd(10) == 0 ? NULL : gen_text(clean, 8), false);
-            put_field(f, maybe_null(gen_text(true, 3)), false);
+            put_field(f, maybe_null(gen_text(true, clean ? 3 : 16)), false); /* varchar(12) */
             put_field(f, maybe_null(gen_date(clean, d)), false);
             put_field(f, maybe_null(gen_ts(clean, false)), false);
             put_field(f, maybe_null(gen_ts(clean, true)), false);
