@@ -328,6 +328,45 @@ static void all_rows_bad(void **state) {
     pgetl_conn_close(conn);
 }
 
+/* The server dies between batches: ECONNLOST, sticky, no hang. */
+static void server_dies_between_batches(void **state) {
+    (void)state;
+    setup();
+    pgetl_conn *conn = harness_connect();
+    pgetl_error err;
+    pgetl_copy_options o;
+    pgetl_copy_options_init(&o);
+    o.batch_rows = 100;
+    o.max_rejects = 5;
+    const char *cols[] = {"id"};
+    o.columns = cols;
+    o.ncolumns = 1;
+    pgetl_copy *c = NULL;
+    assert_pgetl_ok(pgetl_copy_begin(conn, "iso", &o, &c, &err), &err);
+    char id[16];
+    const char *v[1] = {id};
+    int i = 0;
+    for (; i < 150; i++) {
+        snprintf(id, sizeof id, "%d", i);
+        assert_pgetl_ok(pgetl_copy_write_row(c, v, NULL, &err), &err);
+    }
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", PQbackendPID(pgetl_conn_pg(conn)));
+    PGconn *pg = harness_pq();
+    harness_sql(pg, sql);
+    PQfinish(pg);
+    pgetl_code rc = PGETL_OK;
+    for (; i < 1000 && rc == PGETL_OK; i++) {
+        snprintf(id, sizeof id, "%d", i);
+        rc = pgetl_copy_write_row(c, v, NULL, &err);
+    }
+    assert_int_equal(rc, PGETL_ECONNLOST);
+    assert_int_equal(i, 200); /* the 200th row ended batch 2, which found it */
+    assert_int_equal(pgetl_copy_write_row(c, v, NULL, &err), PGETL_ECONNLOST);
+    assert_int_equal(pgetl_copy_end(c, NULL, &err), PGETL_ECONNLOST);
+    pgetl_conn_close(conn);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(isolate_text),
@@ -338,6 +377,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(callback_stops_load),
         cmocka_unit_test(reject_names_column_and_source_batch),
         cmocka_unit_test(all_rows_bad),
+        cmocka_unit_test(server_dies_between_batches),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
