@@ -41,8 +41,11 @@
         }                                                                                          \
     } while (0)
 
-/* The shared cluster's DSN (static storage). Fails the test when there is none. */
-static inline const char *harness_dsn(void) {
+/*
+ * The cluster's DSN as given (static storage): $PGETL_TEST_DSN, else
+ * $PGETL_TEST_STATE/dsn. Fails the test when there is none.
+ */
+static inline const char *harness_cluster_dsn(void) {
     static char dsn[1024];
     if (dsn[0])
         return dsn;
@@ -68,6 +71,66 @@ static inline const char *harness_dsn(void) {
     if (!dsn[0])
         fail_msg("no test database: set PGETL_TEST_DSN or run through ctest "
                  "(scripts/testdb.sh start <dir> starts one)");
+    return dsn;
+}
+
+#ifndef PGETL_TEST_NAME
+#define PGETL_TEST_NAME "manual"
+#endif
+
+/*
+ * The DSN tests use: the shared cluster, but a database of this test
+ * binary's own (pgetl_<binary>), created on first use. CTest runs binaries
+ * in parallel, and tests name their tables freely; a database each keeps
+ * them from seeing each other's tables. A later dbname in a conninfo string
+ * overrides an earlier one.
+ */
+static inline const char *harness_dsn(void) {
+    static char dsn[1200];
+    if (dsn[0])
+        return dsn;
+    const char *base = harness_cluster_dsn();
+    char dbname[64];
+    snprintf(dbname, sizeof dbname, "pgetl_%s", PGETL_TEST_NAME);
+    PGconn *pg = PQconnectdb(base);
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("cannot connect to the test cluster: %s", PQerrorMessage(pg));
+    const char *params[1] = {dbname};
+    PGresult *r = PQexecParams(pg, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL,
+                               params, NULL, NULL, 0);
+    int exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    if (!exists) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\" TEMPLATE template0 ENCODING 'UTF8'",
+                 dbname);
+        r = PQexec(pg, sql);
+        /* 42P04: a concurrent run created it first, which is just as good. */
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && !(state && strcmp(state, "42P04") == 0))
+            fail_msg("cannot create test database %s: %s", dbname, PQerrorMessage(pg));
+        PQclear(r);
+    }
+    PQfinish(pg);
+    snprintf(dsn, sizeof dsn, "%s dbname=%s", base, dbname);
+    return dsn;
+}
+
+/*
+ * The same database over TCP 127.0.0.1 as the password role `pgetl_pw`
+ * (scram-sha-256), for tests that need a real socket or a password.
+ */
+static inline const char *harness_tcp_dsn(void) {
+    static char dsn[512];
+    if (dsn[0])
+        return dsn;
+    const char *base = harness_dsn();
+    const char *port = strstr(base, "port=");
+    if (!port)
+        fail_msg("test DSN has no port: %s", base);
+    snprintf(dsn, sizeof dsn,
+             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=pgetl_%s",
+             atoi(port + 5), PGETL_TEST_NAME);
     return dsn;
 }
 

@@ -5,9 +5,18 @@ set -euo pipefail
 
 : "${PGETL:?run through ctest (PGETL unset)}"
 : "${PGETL_TEST_STATE:?run through ctest (PGETL_TEST_STATE unset)}"
-DSN=$(cat "$PGETL_TEST_STATE/dsn")
+CLUSTER_DSN=$(cat "$PGETL_TEST_STATE/dsn")
 PORT=$(cat "$PGETL_TEST_STATE/port")
-PW_DSN="host=127.0.0.1 port=$PORT user=pgetl_pw password=pgetl-secret dbname=postgres"
+# Each test script gets a database of its own on the shared cluster (CTest
+# runs tests in parallel and they name tables freely). A later dbname in a
+# conninfo string overrides the earlier one.
+TEST_DB="pgetl_$(basename "${BASH_SOURCE[1]:-$0}" .sh)"
+if [ "$(psql -X -At "$CLUSTER_DSN" -c "SELECT count(*) FROM pg_database WHERE datname = '$TEST_DB'")" = 0 ]; then
+    psql -X -q "$CLUSTER_DSN" -c "CREATE DATABASE \"$TEST_DB\" TEMPLATE template0 ENCODING 'UTF8'" \
+        >/dev/null 2>&1 || [ "$(psql -X -At "$CLUSTER_DSN" -c "SELECT count(*) FROM pg_database WHERE datname = '$TEST_DB'")" = 1 ]
+fi
+DSN="$CLUSTER_DSN dbname=$TEST_DB"
+PW_DSN="host=127.0.0.1 port=$PORT user=pgetl_pw password=pgetl-secret dbname=$TEST_DB"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 

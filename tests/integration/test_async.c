@@ -16,14 +16,7 @@
 
 /* TCP to 127.0.0.1 as the password role: small kernel buffers really bite there. */
 static const char *tcp_dsn(void) {
-    static char dsn[512];
-    const char *base = harness_dsn();
-    const char *p = strstr(base, "port=");
-    assert_non_null(p);
-    snprintf(dsn, sizeof dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
-             atoi(p + 5));
-    return dsn;
+    return harness_tcp_dsn();
 }
 
 static pgetl_conn *connect_dsn(const char *dsn) {
@@ -319,6 +312,58 @@ static void async_copy_buffer_is_bounded(void **state) {
     assert_pgetl_ok(pgetl_result_get_int64(res, 0, 0, &count, &err), &err);
     assert_int_equal(count, taken);
     pgetl_result_free(res);
+    pgetl_rollback(conn, NULL);
+    pgetl_conn_close(conn);
+}
+
+static void async_copy_oversized_row(void **state) {
+    (void)state;
+    pgetl_conn *conn = harness_connect();
+    pgetl_error err;
+    assert_pgetl_ok(
+        pgetl_execute(conn, "CREATE TEMP TABLE async_big (id int, body text)", 0, NULL, NULL, &err),
+        &err);
+    static const char *const cols[] = {"id", "body"};
+    pgetl_async_copy_options o;
+    pgetl_async_copy_options_init(&o);
+    o.columns = cols;
+    o.ncolumns = 2;
+    o.buffer_bytes = 1024;
+    pgetl_async_copy *op = NULL;
+    assert_pgetl_ok(pgetl_async_copy_start(conn, "async_big", &o, &op, &err), &err);
+    char *big = malloc(100001);
+    assert_non_null(big);
+    memset(big, 'b', 100000);
+    big[100000] = '\0';
+    const char *small[] = {"1", "s"};
+    const char *large[] = {"2", big};
+    /* A row larger than the whole buffer waits for an empty buffer, then goes alone. */
+    assert_pgetl_ok(pgetl_async_copy_write_row(op, small, NULL, &err), &err);
+    int want = PGETL_WANT_READ;
+    pgetl_code rc;
+    bool polled = false;
+    while ((rc = pgetl_async_copy_write_row(op, large, NULL, &err)) == PGETL_EAGAIN) {
+        if (polled)
+            wait_socket(conn, want);
+        rc = pgetl_async_copy_poll(op, &want, NULL, &err);
+        assert_int_equal(rc, PGETL_EAGAIN);
+        polled = true;
+    }
+    assert_pgetl_ok(rc, &err);
+    assert_pgetl_ok(pgetl_async_copy_end(op, &err), &err);
+    int64_t rows = 0;
+    while ((rc = pgetl_async_copy_poll(op, &want, &rows, &err)) == PGETL_EAGAIN)
+        wait_socket(conn, want);
+    assert_pgetl_ok(rc, &err);
+    assert_int_equal(rows, 2);
+    pgetl_async_copy_destroy(op);
+    pgetl_result *res = NULL;
+    assert_pgetl_ok(pgetl_fetchall(conn, "SELECT length(body) FROM async_big WHERE id = 2", 0, NULL,
+                                   &res, &err),
+                    &err);
+    assert_string_equal(pgetl_result_get(res, 0, 0, NULL), "100000");
+    pgetl_result_free(res);
+    free(big);
     pgetl_rollback(conn, NULL);
     pgetl_conn_close(conn);
 }
@@ -653,6 +698,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(async_query_destroy_cancels),
         cmocka_unit_test(async_copy_million_rows_tiny_buffers),
         cmocka_unit_test(async_copy_buffer_is_bounded),
+        cmocka_unit_test(async_copy_oversized_row),
         cmocka_unit_test(async_copy_escaping_and_nulls),
         cmocka_unit_test(async_copy_binary_values),
         cmocka_unit_test(async_copy_bad_data_fails_at_end),

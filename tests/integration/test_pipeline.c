@@ -200,14 +200,8 @@ static void pipeline_tiny_socket_buffers(void **state) {
     fresh_table(pg);
     params ps;
     params_make(&ps, 30000);
-    char dsn[512];
-    const char *port = strstr(harness_dsn(), "port=");
-    assert_non_null(port);
-    snprintf(dsn, sizeof dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
-             atoi(port + 5));
     pgetl_config cfg = harness_config();
-    cfg.dsn = dsn;
+    cfg.dsn = harness_tcp_dsn();
     pgetl_conn *conn = NULL;
     pgetl_error err;
     assert_pgetl_ok(pgetl_connect(&cfg, &conn, &err), &err);

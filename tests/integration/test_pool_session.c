@@ -168,7 +168,7 @@ static void default_session_from_pgetl_dsn(void **state) {
     assert_pgetl_ok(pgetl_default_session(NULL, &s, &err), &err);
     pgetl_result *res = NULL;
     assert_pgetl_ok(pgetl_session_query(s, "SELECT current_database()", 0, NULL, &res, &err), &err);
-    assert_string_equal(pgetl_result_get(res, 0, 0, NULL), "postgres");
+    assert_string_equal(pgetl_result_get(res, 0, 0, NULL), "pgetl_" PGETL_TEST_NAME);
     pgetl_result_free(res);
     assert_pgetl_ok(pgetl_session_rollback(s, &err), &err);
     pgetl_default_session_close();
