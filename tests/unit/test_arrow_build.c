@@ -768,6 +768,95 @@ static void batch_unsupported_type(void **state) {
     assert_string_equal(err.message, "column \"pt\": no binary decoder for type OID 600");
 }
 
+/* ---- allocator failure ---------------------------------------------------- */
+
+/* Fails the fail_at-th allocation (counting malloc and realloc), then all later ones. */
+static int64_t alloc_count, alloc_fail_at;
+
+static void *failing_malloc(size_t n) {
+    return ++alloc_count >= alloc_fail_at ? NULL : malloc(n);
+}
+static void *failing_realloc(void *p, size_t n) {
+    return ++alloc_count >= alloc_fail_at ? NULL : realloc(p, n);
+}
+
+/* The whole life of a batch; returns the first failure's code (PGETL_OK if none). */
+static pgetl_code batch_life(void) {
+    pgetl_arrow_batch b;
+    pgetl_error err;
+    const char *names[] = {"id", "name", "tags", "n"};
+    uint32_t oids[] = {PGETL_OID_INT8, PGETL_OID_TEXT, 1009, PGETL_OID_NUMERIC};
+    int32_t mods[] = {-1, -1, -1, -1};
+    pgetl_code rc = pgetl__arrow_batch_init(&b, 4, names, oids, mods, 0, &err);
+    if (rc != PGETL_OK)
+        return rc;
+    uint8_t num[10];
+    be16(num, 1);
+    be16(num + 2, 0);
+    be16(num + 4, 0);
+    be16(num + 6, 0);
+    be16(num + 8, 7);
+    struct ArrowArray a[3];
+    int na = 0;
+    for (int batch = 0; rc == PGETL_OK && batch < 3; batch++) {
+        for (int i = 0; i < 300; i++) {
+            static uint8_t idb[8], arr[64];
+            be64(idb, (uint64_t)i);
+            be32(arr, 1);
+            be32(arr + 4, 0);
+            be32(arr + 8, 25);
+            be32(arr + 12, 1);
+            be32(arr + 16, 1);
+            be32(arr + 20, 5);
+            memcpy(arr + 24, "hello", 5);
+            pgetl_field f[4] = {{idb, 8}, {(const uint8_t *)"some text", 9}, {arr, 29},
+                                {i % 7 ? num : NULL, i % 7 ? 10 : -1}};
+            pgetl_dec d = pgetl__arrow_batch_append_row(&b, f, &err);
+            if (d != PGETL_DEC_OK) {
+                assert_int_equal(d, PGETL_DEC_ERROR);
+                rc = err.code;
+                break;
+            }
+        }
+        /* A failed row leaves the batch consistent: what was built still exports. */
+        assert_int_equal(b.cols[0].length, b.rows);
+        assert_int_equal(b.cols[2].length, b.rows);
+        if (rc == PGETL_OK || b.rows > 0) {
+            pgetl_code rc2 = pgetl__arrow_batch_finish(&b, &a[na], &err);
+            if (rc2 == PGETL_OK)
+                na++;
+            else if (rc == PGETL_OK)
+                rc = rc2;
+        }
+    }
+    struct ArrowSchema s;
+    pgetl_code rc3 = pgetl__arrow_batch_schema(&b, &s, &err);
+    if (rc3 == PGETL_OK)
+        s.release(&s);
+    else if (rc == PGETL_OK)
+        rc = rc3;
+    for (int i = 0; i < na; i++)
+        a[i].release(&a[i]);
+    pgetl__arrow_batch_reset(&b);
+    return rc;
+}
+
+static void allocation_failures(void **state) {
+    (void)state;
+    int failures = 0;
+    for (alloc_fail_at = 1;; alloc_fail_at++) {
+        alloc_count = 0;
+        assert_pgetl_ok(pgetl_set_allocator(failing_malloc, failing_realloc, free), NULL);
+        pgetl_code rc = batch_life();
+        pgetl_set_allocator(NULL, NULL, NULL);
+        if (rc == PGETL_OK)
+            break; /* every allocation succeeded: all failure points were visited */
+        assert_int_equal(rc, PGETL_ENOMEM);
+        failures++;
+    }
+    assert_true(failures > 10);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ints),
@@ -786,6 +875,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(batch_cut_when_full),
         cmocka_unit_test(export_arrays),
         cmocka_unit_test(batch_unsupported_type),
+        cmocka_unit_test(allocation_failures),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
