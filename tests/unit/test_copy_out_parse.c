@@ -60,9 +60,10 @@ static bytes good_stream(void) {
 static pgetl_code parse_all(const bytes *b, size_t step, char *out, size_t outsz,
                             pgetl_error *err) {
     pgetl_copyout_parser p;
-    pgetl_code rc = pgetl__copyout_init(&p, 2, err);
-    assert_int_equal(rc, PGETL_OK);
     out[0] = '\0';
+    pgetl_code rc = pgetl__copyout_init(&p, 2, err);
+    if (rc != PGETL_OK)
+        return rc;
     size_t at = 0;
     bool ended = false;
     /* Each chunk is a private heap copy, freed on NEED_MORE, so ASan sees misuse. */
@@ -355,6 +356,43 @@ static void bad_init(void **state) {
     pgetl__copyout_reset(&p);
 }
 
+static int64_t alloc_count, alloc_fail_at;
+
+static void *failing_malloc(size_t n) {
+    return ++alloc_count >= alloc_fail_at ? NULL : malloc(n);
+}
+static void *failing_realloc(void *p, size_t n) {
+    return ++alloc_count >= alloc_fail_at ? NULL : realloc(p, n);
+}
+
+/* Out of memory while carrying split items: PGETL_ENOMEM, never a crash or leak. */
+static void allocation_failures(void **state) {
+    (void)state;
+    bytes b = good_stream();
+    int failures = 0;
+    for (alloc_fail_at = 1;; alloc_fail_at++) {
+        alloc_count = 0;
+        assert_pgetl_ok(pgetl_set_allocator(failing_malloc, failing_realloc, free), NULL);
+        char out[512];
+        pgetl_error err;
+        pgetl_error_init(&err);
+        pgetl_copyout_parser p;
+        pgetl_code rc = pgetl__copyout_init(&p, 2, &err);
+        if (rc == PGETL_OK) {
+            pgetl__copyout_reset(&p);
+            rc = parse_all(&b, 3, out, sizeof out, &err);
+        }
+        pgetl_set_allocator(NULL, NULL, NULL);
+        if (rc == PGETL_OK) {
+            assert_string_equal(out, "'a'|'hello';NULL|'';'xyz'|NULL;");
+            break;
+        }
+        assert_int_equal(rc, PGETL_ENOMEM);
+        failures++;
+    }
+    assert_true(failures >= 2);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(good_whole),
@@ -372,6 +410,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(garbage_after_trailer),
         cmocka_unit_test(push_before_consumed),
         cmocka_unit_test(bad_init),
+        cmocka_unit_test(allocation_failures),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
