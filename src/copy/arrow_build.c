@@ -33,8 +33,8 @@ bool pgetl__arrow_col_start(pgetl_arrow_col *c) {
     return true;
 }
 
-pgetl_code pgetl__arrow_col_init(pgetl_arrow_col *c, const char *name, uint32_t oid,
-                                 int32_t typmod, pgetl_error *err) {
+pgetl_code pgetl__arrow_col_init(pgetl_arrow_col *c, const char *name, uint32_t oid, int32_t typmod,
+                                 pgetl_error *err) {
     memset(c, 0, sizeof *c);
     pgetl__buf_init(&c->validity);
     pgetl__buf_init(&c->values);
@@ -166,8 +166,8 @@ static void set_limit(pgetl_arrow_col *c, int64_t limit) {
 }
 
 pgetl_code pgetl__arrow_batch_init(pgetl_arrow_batch *b, int ncols, const char *const *names,
-                                   const uint32_t *oids, const int32_t *typmods,
-                                   int64_t var_limit, pgetl_error *err) {
+                                   const uint32_t *oids, const int32_t *typmods, int64_t var_limit,
+                                   pgetl_error *err) {
     memset(b, 0, sizeof *b);
     b->cols = pgetl__calloc((size_t)ncols + 1, sizeof *b->cols);
     if (!b->cols)
@@ -219,4 +219,3 @@ pgetl_dec pgetl__arrow_batch_append_row(pgetl_arrow_batch *b, const pgetl_field 
                            (long long)(b->row_base + b->rows + 1));
     return r;
 }
-

@@ -131,8 +131,7 @@ static pgetl_dec dec_date(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
                                 "CASE/NULLIF)",
                                 d == INT32_MIN ? "-infinity" : "infinity");
     if (__builtin_add_overflow(d, PG_EPOCH_DAYS, &out))
-        return pgetl__arrow_bad(err, PGETL_EOVERFLOW, "date %ld is out of range",
-                                (long)d);
+        return pgetl__arrow_bad(err, PGETL_EOVERFLOW, "date %ld is out of range", (long)d);
     uint8_t *dst = fixed_slot(c, 4);
     if (!dst)
         return pgetl__arrow_oom(err);
@@ -176,8 +175,7 @@ static pgetl_dec dec_timestamp(pgetl_arrow_col *c, const uint8_t *p, int32_t len
 }
 
 /* PostgreSQL: int64 microseconds, int32 days, int32 months. Arrow "tin": months, days, ns. */
-static pgetl_dec dec_interval(pgetl_arrow_col *c, const uint8_t *p, int32_t len,
-                              pgetl_error *err) {
+static pgetl_dec dec_interval(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pgetl_error *err) {
     if (len != 16)
         return bad_len(err, "interval", len, 16);
     int64_t us = (int64_t)be64(p);
@@ -411,13 +409,13 @@ static const kind KINDS[] = {
 
 /* Built-in array types and their elements (OIDs are fixed in pg_type.dat). */
 static const uint32_t ARRAYS[][2] = {
-    {1000, PGETL_OID_BOOL},      {1001, PGETL_OID_BYTEA},       {1003, PGETL_OID_NAME},
-    {1005, PGETL_OID_INT2},      {1007, PGETL_OID_INT4},        {1009, PGETL_OID_TEXT},
-    {1014, PGETL_OID_BPCHAR},    {1015, PGETL_OID_VARCHAR},     {1016, PGETL_OID_INT8},
-    {1021, PGETL_OID_FLOAT4},    {1022, PGETL_OID_FLOAT8},      {1182, PGETL_OID_DATE},
-    {1183, PGETL_OID_TIME},      {1115, PGETL_OID_TIMESTAMP},   {1185, PGETL_OID_TIMESTAMPTZ},
-    {1187, PGETL_OID_INTERVAL},  {1231, PGETL_OID_NUMERIC},     {2951, PGETL_OID_UUID},
-    {199, PGETL_OID_JSON},       {3807, PGETL_OID_JSONB},
+    {1000, PGETL_OID_BOOL},     {1001, PGETL_OID_BYTEA},     {1003, PGETL_OID_NAME},
+    {1005, PGETL_OID_INT2},     {1007, PGETL_OID_INT4},      {1009, PGETL_OID_TEXT},
+    {1014, PGETL_OID_BPCHAR},   {1015, PGETL_OID_VARCHAR},   {1016, PGETL_OID_INT8},
+    {1021, PGETL_OID_FLOAT4},   {1022, PGETL_OID_FLOAT8},    {1182, PGETL_OID_DATE},
+    {1183, PGETL_OID_TIME},     {1115, PGETL_OID_TIMESTAMP}, {1185, PGETL_OID_TIMESTAMPTZ},
+    {1187, PGETL_OID_INTERVAL}, {1231, PGETL_OID_NUMERIC},   {2951, PGETL_OID_UUID},
+    {199, PGETL_OID_JSON},      {3807, PGETL_OID_JSONB},
 };
 
 /* numeric(p,s) typmod: ((p << 16) | (s & 0x7ff)) + 4; scale is an 11-bit signed field. */

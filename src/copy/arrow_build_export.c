@@ -57,8 +57,8 @@ static void release_array(struct ArrowArray *a) {
 /* Allocates the node with room for n children, takes a block reference, points `a` at it. */
 static array_node *array_new(struct ArrowArray *a, batch_block *block, int64_t nbuffers,
                              int64_t nchildren) {
-    size_t size = sizeof(array_node) + (size_t)nchildren * (sizeof(struct ArrowArray) +
-                                                            sizeof(struct ArrowArray *));
+    size_t size = sizeof(array_node) +
+                  (size_t)nchildren * (sizeof(struct ArrowArray) + sizeof(struct ArrowArray *));
     array_node *n = pgetl__calloc(1, size);
     if (!n)
         return NULL;

@@ -45,8 +45,8 @@ static bool numeric_parse(const uint8_t *p, int32_t len, numeric_view *v, pgetl_
     v->dscale = (int)((unsigned)p[6] << 8 | p[7]);
     v->digits = p + 8;
     if (v->ndigits < 0 || len != 8 + 2 * v->ndigits) {
-        pgetl__arrow_bad(err, PGETL_EDATA, "numeric value has %ld bytes for %d digits",
-                         (long)len, v->ndigits);
+        pgetl__arrow_bad(err, PGETL_EDATA, "numeric value has %ld bytes for %d digits", (long)len,
+                         v->ndigits);
         return false;
     }
     if (v->sign != NUMERIC_POS && v->sign != NUMERIC_NEG && v->sign != NUMERIC_NAN &&

@@ -19,155 +19,34 @@
 #include "copy/copy_out.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 
-#define SAVEPOINT "pgetl_query_arrow"
-
-/*
- * How long stopping a running command (cancel, then reading what is already
- * in flight) may take. A cancelled COPY stops within milliseconds; the bound
- * only matters for a server that stopped answering, and then the connection
- * is left busy (the pool discards such a connection) rather than hang.
- */
-#define STOP_TIMEOUT_S 10.0
+#define SAVEPOINT PGETL_QUERY_ARROW_SAVEPOINT
 
 enum { MODE_COPY = 0, MODE_ROWS };
 enum { ST_STREAMING = 0, ST_DONE, ST_FAILED, ST_DETACHED };
 
 typedef struct qa_stream {
-    pgetl_conn *conn;           /* borrowed; NULL once the stream lets go of it */
+    pgetl_conn *conn; /* borrowed; NULL once the stream lets go of it */
     PGconn *pg;
     int mode;
     int state;
-    bool active;                /* the server-side command has not been read to its end */
+    bool active; /* the server-side command has not been read to its end */
     pgetl_copyout_parser parser;
-    char *chunk;                /* MODE_COPY: PQgetCopyData buffer the parser reads   */
-    PGresult *row;              /* MODE_ROWS: the current single-row result           */
-    bool row_used;              /* MODE_ROWS: `row` was handed out                    */
-    pgetl_field *fields;        /* MODE_ROWS: views into `row`                        */
-    const pgetl_field *cur;     /* fields of the row being appended                   */
-    bool row_pending;           /* `cur` did not fit the last batch; it starts the next */
+    char *chunk;            /* MODE_COPY: PQgetCopyData buffer the parser reads   */
+    PGresult *row;          /* MODE_ROWS: the current single-row result           */
+    bool row_used;          /* MODE_ROWS: `row` was handed out                    */
+    pgetl_field *fields;    /* MODE_ROWS: views into `row`                        */
+    const pgetl_field *cur; /* fields of the row being appended                   */
+    bool row_pending;       /* `cur` did not fit the last batch; it starts the next */
     pgetl_arrow_batch batch;
     int64_t batch_rows;
     int64_t batches;
     int64_t t0_ns;
-    int errcode;                /* what get_next returns once failed                  */
+    int errcode; /* what get_next returns once failed                  */
     char message[PGETL_ERROR_MESSAGE_SIZE + PGETL_ERROR_DETAIL_SIZE + PGETL_ERROR_HINT_SIZE +
                  PGETL_ERROR_CONTEXT_SIZE + 64];
 } qa_stream;
-
-/* ---- stopping the server-side command ------------------------------------ */
-
-/* Waits until the socket is readable; deadline 0 only looks (no waiting). */
-static bool wait_readable(PGconn *pg, int64_t deadline_ns) {
-    int ms = 0;
-    if (deadline_ns) {
-        int64_t left = deadline_ns - pgetl__now_ns();
-        if (left <= 0)
-            return false;
-        ms = (int)(left / 1000000) + 1;
-    }
-    struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
-    int r = poll(&pfd, 1, ms);
-    return r > 0 || (r < 0 && errno == EINTR);
-}
-
-/*
- * Reads and discards the rest of the command's output until libpq is idle.
- * With timeout_s == 0 it takes only what has already arrived, and gives up
- * after `budget` bytes (COPY) or results (single-row mode): that is the cheap
- * attempt before a cancel. True when the command is fully consumed, or the
- * connection is dead so nothing is left to read.
- */
-static bool drain(qa_stream *s, double timeout_s, int64_t budget) {
-    PGconn *pg = s->pg;
-    int64_t deadline = timeout_s > 0 ? pgetl__now_ns() + (int64_t)(timeout_s * 1e9) : 0;
-    int64_t seen = 0;
-    if (s->mode == MODE_COPY) {
-        for (;;) {
-            char *buf = NULL;
-            int n = PQgetCopyData(pg, &buf, 1);
-            if (n > 0) {
-                PQfreemem(buf);
-                seen += n;
-                if (!deadline && seen > budget)
-                    return false;
-                continue;
-            }
-            if (n < 0)
-                break; /* -1: COPY ended; -2: failed. Either way results follow. */
-            if (PQstatus(pg) == CONNECTION_BAD)
-                return true;
-            if (!wait_readable(pg, deadline))
-                return false;
-            if (!PQconsumeInput(pg))
-                return true; /* broken: nothing more will come */
-        }
-    }
-    for (;;) {
-        while (PQisBusy(pg)) {
-            if (PQstatus(pg) == CONNECTION_BAD)
-                return true;
-            if (!wait_readable(pg, deadline))
-                return false;
-            if (!PQconsumeInput(pg))
-                return true;
-        }
-        PGresult *res = PQgetResult(pg);
-        if (!res)
-            return true;
-        ExecStatusType st = PQresultStatus(res);
-        PQclear(res);
-        if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
-            return false; /* cannot happen once the COPY ended; never spin on it */
-        if (!deadline && ++seen > budget)
-            return false;
-    }
-}
-
-/*
- * What the cheap drain may read before we cancel instead: a stream released
- * near its end usually has only the tail in the socket, and reading it costs
- * less than the cancel request's extra connection.
- */
-#define DRAIN_BUDGET_BYTES (1 << 20)
-#define DRAIN_BUDGET_RESULTS 1024
-
-/* Stops the command: what already arrived is read; otherwise cancel and drain. */
-static void stop_command(qa_stream *s) {
-    if (!s->active)
-        return;
-    s->active = false;
-    if (PQstatus(s->pg) == CONNECTION_BAD ||
-        drain(s, 0, s->mode == MODE_COPY ? DRAIN_BUDGET_BYTES : DRAIN_BUDGET_RESULTS))
-        return;
-    PGcancel *cancel = PQgetCancel(s->pg);
-    char errbuf[256] = "";
-    bool sent = cancel && PQcancel(cancel, errbuf, sizeof errbuf);
-    PQfreeCancel(cancel);
-    bool drained = drain(s, STOP_TIMEOUT_S, 0);
-    pgetl_logline l;
-    if (pgetl__log_begin(&l, drained ? PGETL_LOG_DEBUG : PGETL_LOG_WARN, "query_arrow_cancel")) {
-        pgetl__log_int(&l, "rows_read", s->batch.row_base + s->batch.rows);
-        pgetl__log_str(&l, "cancel_sent", sent ? "true" : "false");
-        if (!sent)
-            pgetl__log_str(&l, "cancel_error", errbuf);
-        pgetl__log_str(&l, "drained", drained ? "true" : "false");
-        pgetl__log_end(&l);
-    }
-}
-
-/* Puts the caller's transaction back as it was before pgetl_query_arrow. */
-static void restore_savepoint(PGconn *pg) {
-    if (PQstatus(pg) != CONNECTION_OK || PQisBusy(pg))
-        return;
-    PGTransactionStatusType t = PQtransactionStatus(pg);
-    if (t != PQTRANS_INTRANS && t != PQTRANS_INERROR)
-        return;
-    PGresult *res = PQexec(pg, "ROLLBACK TO SAVEPOINT " SAVEPOINT "; RELEASE SAVEPOINT " SAVEPOINT);
-    PQclear(res);
-}
 
 /* Lets go of the connection: nothing after this touches it. */
 static void let_go(qa_stream *s, bool clear_hook) {
@@ -182,10 +61,11 @@ static void let_go(qa_stream *s, bool clear_hook) {
     if (!s->conn)
         return;
     if (s->active) {
-        stop_command(s);
-        restore_savepoint(s->pg);
+        s->active = false;
+        pgetl__copyout_stop(s->pg, s->mode == MODE_COPY, s->batch.row_base + s->batch.rows);
+        pgetl__copyout_restore_savepoint(s->pg);
     } else if (s->state == ST_FAILED) {
-        restore_savepoint(s->pg);
+        pgetl__copyout_restore_savepoint(s->pg);
     }
     if (clear_hook)
         pgetl__conn_set_detach(s->conn, NULL, NULL);
@@ -613,7 +493,7 @@ pgetl_code pgetl__query_arrow_ex(pgetl_conn *conn, const char *sql, int nparams,
 
     qa_stream *s = pgetl__calloc(1, sizeof *s);
     if (!s) {
-        restore_savepoint(pg);
+        pgetl__copyout_restore_savepoint(pg);
         return pgetl__error_oom(err, "query_arrow");
     }
     s->conn = conn;

@@ -41,15 +41,15 @@ typedef enum pgetl_copyout_event {
 } pgetl_copyout_event;
 
 typedef struct pgetl_copyout_parser {
-    int state;                 /* header, tuples, done (copy_out_parse.c)         */
-    int nfields;               /* fields every tuple must carry                   */
-    pgetl_field *fields;       /* nfields views, filled for each ROW              */
-    const uint8_t *view;       /* bytes being parsed: a pushed chunk or pending   */
+    int state;           /* header, tuples, done (copy_out_parse.c)         */
+    int nfields;         /* fields every tuple must carry                   */
+    pgetl_field *fields; /* nfields views, filled for each ROW              */
+    const uint8_t *view; /* bytes being parsed: a pushed chunk or pending   */
     size_t view_len;
     size_t pos;
-    pgetl_buf pending;         /* an incomplete item carried to the next chunk    */
-    int64_t rows;              /* tuples returned so far                          */
-    int64_t offset;            /* stream offset of view[0], for messages          */
+    pgetl_buf pending; /* an incomplete item carried to the next chunk    */
+    int64_t rows;      /* tuples returned so far                          */
+    int64_t offset;    /* stream offset of view[0], for messages          */
 } pgetl_copyout_parser;
 
 /* Prepares a parser for tuples of `nfields` fields. PGETL_ENOMEM. */
@@ -83,11 +83,7 @@ pgetl_code pgetl__copyout_finish(pgetl_copyout_parser *p, pgetl_error *err);
 /* ------------------------------------------------------------------------ */
 
 /* What a decoder reports. ERROR fills err; FULL means "cut the batch before this row". */
-typedef enum pgetl_dec {
-    PGETL_DEC_OK = 0,
-    PGETL_DEC_FULL,
-    PGETL_DEC_ERROR
-} pgetl_dec;
+typedef enum pgetl_dec { PGETL_DEC_OK = 0, PGETL_DEC_FULL, PGETL_DEC_ERROR } pgetl_dec;
 
 /* Buffer layouts, which decide nulls, truncation and export. */
 typedef enum pgetl_layout {
@@ -111,22 +107,22 @@ typedef pgetl_dec (*pgetl_decode_fn)(pgetl_arrow_col *c, const uint8_t *p, int32
 #define PGETL_ARROW_VAR_LIMIT ((int64_t)INT32_MAX)
 
 struct pgetl_arrow_col {
-    pgetl_decode_fn decode;    /* chosen once from the type OID             */
+    pgetl_decode_fn decode; /* chosen once from the type OID             */
     pgetl_layout layout;
-    int width;                 /* FIXED: bytes per value                    */
-    char format[24];           /* Arrow format string ("l", "tsu:UTC", ...) */
-    char *name;                /* column name (owned)                       */
+    int width;       /* FIXED: bytes per value                    */
+    char format[24]; /* Arrow format string ("l", "tsu:UTC", ...) */
+    char *name;      /* column name (owned)                       */
     uint32_t type_oid;
     int32_t typmod;
-    int precision, scale;      /* decimal128 columns                        */
-    uint32_t elem_oid;         /* LIST: element type OID                    */
+    int precision, scale; /* decimal128 columns                        */
+    uint32_t elem_oid;    /* LIST: element type OID                    */
     int64_t length;
     int64_t null_count;
     int64_t var_limit;
     pgetl_buf validity;
-    pgetl_buf values;          /* FIXED/BOOL values, or VAR/LIST offsets    */
-    pgetl_buf data;            /* VAR bytes                                 */
-    pgetl_arrow_col *child;    /* LIST element builder                      */
+    pgetl_buf values;       /* FIXED/BOOL values, or VAR/LIST offsets    */
+    pgetl_buf data;         /* VAR bytes                                 */
+    pgetl_arrow_col *child; /* LIST element builder                      */
 };
 
 /*
@@ -139,8 +135,8 @@ bool pgetl__arrow_type_supported(uint32_t oid, int32_t typmod);
  * Sets up a builder for one column. A type without a binary decoder is
  * PGETL_EUNSUPPORTED (check pgetl__arrow_type_supported first).
  */
-pgetl_code pgetl__arrow_col_init(pgetl_arrow_col *c, const char *name, uint32_t oid,
-                                 int32_t typmod, pgetl_error *err);
+pgetl_code pgetl__arrow_col_init(pgetl_arrow_col *c, const char *name, uint32_t oid, int32_t typmod,
+                                 pgetl_error *err);
 
 /* Frees the builder's memory (and its child's). Accepts a zeroed struct. */
 void pgetl__arrow_col_reset(pgetl_arrow_col *c);
@@ -218,8 +214,8 @@ int64_t pgetl__numeric_to_text(const uint8_t *p, int32_t len, char *out, pgetl_e
 typedef struct pgetl_arrow_batch {
     int ncols;
     pgetl_arrow_col *cols;
-    int64_t rows;              /* rows in the batch being built               */
-    int64_t row_base;          /* rows already exported (for error messages)  */
+    int64_t rows;     /* rows in the batch being built               */
+    int64_t row_base; /* rows already exported (for error messages)  */
 } pgetl_arrow_batch;
 
 /*
@@ -228,8 +224,8 @@ typedef struct pgetl_arrow_batch {
  * PGETL_ARROW_VAR_LIMIT.
  */
 pgetl_code pgetl__arrow_batch_init(pgetl_arrow_batch *b, int ncols, const char *const *names,
-                                   const uint32_t *oids, const int32_t *typmods,
-                                   int64_t var_limit, pgetl_error *err);
+                                   const uint32_t *oids, const int32_t *typmods, int64_t var_limit,
+                                   pgetl_error *err);
 
 void pgetl__arrow_batch_reset(pgetl_arrow_batch *b);
 
@@ -267,10 +263,24 @@ bool pgetl__arrow_col_start(pgetl_arrow_col *c);
 /* The stream (copy_out.c)                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* The savepoint pgetl_query_arrow works under. */
+#define PGETL_QUERY_ARROW_SAVEPOINT "pgetl_query_arrow"
+
+/*
+ * Stops a running query_arrow command (copy_out_stop.c): reads what already
+ * arrived (up to 1 MiB or 1024 results), else cancels and drains, bounded by
+ * 10 s. Logs `query_arrow_cancel` when it had to cancel (warn if the bound
+ * was hit: the connection is then left busy).
+ */
+void pgetl__copyout_stop(PGconn *pg, bool copy_mode, int64_t rows_read);
+
+/* ROLLBACK TO / RELEASE the savepoint when the connection is idle in a transaction. */
+void pgetl__copyout_restore_savepoint(PGconn *pg);
+
 /* Knobs that tests lower; 0 means the default. */
 typedef struct pgetl_query_arrow_limits {
-    int64_t batch_rows;  /* default PGETL_ARROW_BATCH_ROWS */
-    int64_t var_limit;   /* default PGETL_ARROW_VAR_LIMIT  */
+    int64_t batch_rows; /* default PGETL_ARROW_BATCH_ROWS */
+    int64_t var_limit;  /* default PGETL_ARROW_VAR_LIMIT  */
 } pgetl_query_arrow_limits;
 
 pgetl_code pgetl__query_arrow_ex(pgetl_conn *conn, const char *sql, int nparams,

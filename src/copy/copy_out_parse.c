@@ -63,8 +63,9 @@ static pgetl_code bad(pgetl_copyout_parser *p, pgetl_error *err, const char *fmt
 pgetl_code pgetl__copyout_push(pgetl_copyout_parser *p, const void *data, size_t len,
                                pgetl_error *err) {
     if (p->view && p->pos < p->view_len)
-        return pgetl_error_set(err, PGETL_ESTATE, "COPY parser: chunk pushed before the last "
-                                                  "one was consumed");
+        return pgetl_error_set(err, PGETL_ESTATE,
+                               "COPY parser: chunk pushed before the last "
+                               "one was consumed");
     if (p->view)
         p->offset += (int64_t)p->pos;
     p->view = NULL;
@@ -172,8 +173,8 @@ static int parse_tuple(pgetl_copyout_parser *p, pgetl_error *err) {
         }
         if (len < 0 || len > PGETL_COPYOUT_MAX_FIELD) {
             p->pos += at - 4;
-            bad(p, err, "tuple %lld field %d has invalid length %ld", (long long)p->rows + 1,
-                i + 1, (long)len);
+            bad(p, err, "tuple %lld field %d has invalid length %ld", (long long)p->rows + 1, i + 1,
+                (long)len);
             return -1;
         }
         if (avail - at < (size_t)len)

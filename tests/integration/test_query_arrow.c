@@ -208,7 +208,7 @@ static void type_text(void **state) {
     assert_utf8(col(&r, 1), 2, "v\xC3\xA9");
     assert_utf8(col(&r, 2), 2, "x"); /* VALUES resolved the column to bpchar without length */
     assert_utf8(col(&r, 3), 2, "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn");
-    assert_utf8(col(&r, 4), 2, "{\"a\" :  1}");              /* json: as stored */
+    assert_utf8(col(&r, 4), 2, "{\"a\" :  1}");                 /* json: as stored */
     assert_utf8(col(&r, 5), 2, "{\"a\": null, \"b\": [1, 2]}"); /* jsonb: normalised */
     result_free(&r);
     pgetl_conn_close(c);
@@ -250,10 +250,10 @@ static void type_dates_timestamps(void **state) {
     harness_sql(pq, "SET TIME ZONE 'UTC'");
     static const char *dates[] = {"0001-01-01", "9999-12-31", "1970-01-01", "2000-01-01",
                                   "2000-02-29", "1969-12-31", "1900-03-01", "2024-02-29"};
-    static const char *stamps[] = {
-        "0001-01-01 00:00:00",        "9999-12-31 23:59:59.999999", "1969-12-31 23:59:59.999999",
-        "1970-01-01 00:00:00",        "1999-12-31 23:59:59.999999", "2000-02-29 12:34:56.789012",
-        "1900-01-01 00:00:00.000001", "2024-02-29 23:00:00"};
+    static const char *stamps[] = {"0001-01-01 00:00:00",        "9999-12-31 23:59:59.999999",
+                                   "1969-12-31 23:59:59.999999", "1970-01-01 00:00:00",
+                                   "1999-12-31 23:59:59.999999", "2000-02-29 12:34:56.789012",
+                                   "1900-01-01 00:00:00.000001", "2024-02-29 23:00:00"};
     for (int i = 0; i < 8; i++) {
         char sql[512];
         snprintf(sql, sizeof sql,
@@ -269,12 +269,11 @@ static void type_dates_timestamps(void **state) {
         }
         snprintf(sql, sizeof sql, "SELECT '%s'::date - '1970-01-01'::date", dates[i]);
         assert_int_equal(((const int32_t *)col(&r, 0)->buffers[1])[0], harness_scalar(pq, sql));
-        snprintf(sql, sizeof sql,
-                 "SELECT (extract(epoch from '%s'::timestamp) * 1000000)::int8", stamps[i]);
+        snprintf(sql, sizeof sql, "SELECT (extract(epoch from '%s'::timestamp) * 1000000)::int8",
+                 stamps[i]);
         assert_true(i64_at(col(&r, 1), 0) == harness_scalar(pq, sql));
         snprintf(sql, sizeof sql,
-                 "SELECT (extract(epoch from '%s+05:30'::timestamptz) * 1000000)::int8",
-                 stamps[i]);
+                 "SELECT (extract(epoch from '%s+05:30'::timestamptz) * 1000000)::int8", stamps[i]);
         assert_true(i64_at(col(&r, 2), 0) == harness_scalar(pq, sql));
         assert_false(is_valid(col(&r, 3), 0));
         result_free(&r);
@@ -510,10 +509,9 @@ static void expect_stream_error(pgetl_conn *c, const char *sql, int want_errno,
 static void unrepresentable_values(void **state) {
     (void)state;
     pgetl_conn *c = conn_open();
-    expect_stream_error(c, "SELECT d FROM (VALUES ('2000-01-01'::date), ('infinity')) v(d)",
-                        EINVAL, "column \"d\" (row 2): date 'infinity' has no Arrow date32 value");
-    expect_stream_error(c, "SELECT '-infinity'::timestamptz AS t", EINVAL,
-                        "timestamp '-infinity'");
+    expect_stream_error(c, "SELECT d FROM (VALUES ('2000-01-01'::date), ('infinity')) v(d)", EINVAL,
+                        "column \"d\" (row 2): date 'infinity' has no Arrow date32 value");
+    expect_stream_error(c, "SELECT '-infinity'::timestamptz AS t", EINVAL, "timestamp '-infinity'");
     expect_stream_error(c, "SELECT 'NaN'::numeric(10,2) AS n", EINVAL,
                         "numeric 'NaN' has no decimal128(10,2) value");
     expect_stream_error(c, "SELECT '{{1,2},{3,4}}'::int4[] AS m", EINVAL,
@@ -530,8 +528,9 @@ static void empty_result_schema(void **state) {
     pgetl_conn *c = conn_open();
     struct ArrowArrayStream st;
     pgetl_error err;
-    assert_pgetl_ok(pgetl_query_arrow(c, "SELECT 1::int8 AS id, 'x'::text AS name, now() AS t "
-                                         "WHERE false",
+    assert_pgetl_ok(pgetl_query_arrow(c,
+                                      "SELECT 1::int8 AS id, 'x'::text AS name, now() AS t "
+                                      "WHERE false",
                                       0, NULL, &st, &err),
                     &err);
     struct ArrowSchema s;
@@ -615,9 +614,9 @@ static void batch_cut_on_var_limit(void **state) {
     }
     result_free(&r);
     /* One value alone over the limit: a clear error. */
-    assert_pgetl_ok(pgetl__query_arrow_ex(c, "SELECT repeat('y', 2000) AS big", 0, NULL, &lim, &st,
-                                          &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl__query_arrow_ex(c, "SELECT repeat('y', 2000) AS big", 0, NULL, &lim, &st, &err),
+        &err);
     struct ArrowArray a;
     assert_int_equal(st.get_next(&st, &a), EINVAL);
     assert_non_null(strstr(st.get_last_error(&st), "column \"big\" (row 1): value is too large"));
@@ -717,15 +716,13 @@ static void sql_error_before_streaming(void **state) {
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_INTRANS); /* not left failed */
     assert_int_equal(pgetl_query_arrow(c, "SELEC 1", 0, NULL, &st, &err), PGETL_ESERVER);
     assert_string_equal(err.sqlstate, "42601");
-    assert_int_equal(pgetl_query_arrow(c, "SELECT 1; SELECT 2", 0, NULL, &st, &err),
-                     PGETL_ESERVER);
+    assert_int_equal(pgetl_query_arrow(c, "SELECT 1; SELECT 2", 0, NULL, &st, &err), PGETL_ESERVER);
     assert_string_equal(err.sqlstate, "42601");
     /* Parameters: count checked against the statement. */
     const char *p[] = {"1"};
     assert_int_equal(pgetl_query_arrow(c, "SELECT $1::int, $2::int", 1, p, &st, &err),
                      PGETL_EINVAL);
-    assert_string_equal(err.message,
-                        "query_arrow: the query has 2 parameters but 1 were given");
+    assert_string_equal(err.message, "query_arrow: the query has 2 parameters but 1 were given");
     assert_int_equal(pgetl_query_arrow(c, "SELECT $1::int", 0, NULL, &st, &err), PGETL_EINVAL);
     /* Execution-time error on the parameter path is reported before streaming too. */
     const char *zero[] = {"0"};
@@ -779,7 +776,8 @@ static void early_release_cancels(void **state) {
     pgetl_conn *c = conn_open();
     pgetl_error err;
     /* The caller's own work in the transaction survives the early stop. */
-    assert_pgetl_ok(pgetl_execute(c, "CREATE TEMP TABLE qa_keep (x int)", 0, NULL, NULL, &err), &err);
+    assert_pgetl_ok(pgetl_execute(c, "CREATE TEMP TABLE qa_keep (x int)", 0, NULL, NULL, &err),
+                    &err);
     assert_pgetl_ok(pgetl_execute(c, "INSERT INTO qa_keep VALUES (42)", 0, NULL, NULL, &err), &err);
     for (int params = 0; params < 2; params++) {
         harness_log *log = harness_log_capture(PGETL_LOG_DEBUG);
@@ -811,9 +809,8 @@ static void early_release_cancels(void **state) {
     }
     /* Released before reading anything, and released after the end: both clean. */
     struct ArrowArrayStream st;
-    assert_pgetl_ok(pgetl_query_arrow(c, "SELECT generate_series(1, 100000000)", 0, NULL, &st,
-                                      &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl_query_arrow(c, "SELECT generate_series(1, 100000000)", 0, NULL, &st, &err), &err);
     st.release(&st);
     result r;
     run(c, "SELECT 1 AS one;  ", &r); /* a trailing semicolon is fine */
@@ -830,9 +827,9 @@ static void conn_closed_while_streaming(void **state) {
     pgetl_conn *c = conn_open();
     struct ArrowArrayStream st;
     pgetl_error err;
-    assert_pgetl_ok(pgetl_query_arrow(c, "SELECT generate_series(1, 1000000000) AS i", 0, NULL,
-                                      &st, &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl_query_arrow(c, "SELECT generate_series(1, 1000000000) AS i", 0, NULL, &st, &err),
+        &err);
     struct ArrowArray a;
     assert_int_equal(st.get_next(&st, &a), 0);
     a.release(&a);
@@ -858,9 +855,9 @@ static void pool_release_while_streaming(void **state) {
     pgetl_conn *c = NULL;
     assert_pgetl_ok(pgetl_pool_acquire(pool, &c, &err), &err);
     struct ArrowArrayStream st;
-    assert_pgetl_ok(pgetl_query_arrow(c, "SELECT generate_series(1, 1000000000) AS i", 0, NULL,
-                                      &st, &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl_query_arrow(c, "SELECT generate_series(1, 1000000000) AS i", 0, NULL, &st, &err),
+        &err);
     struct ArrowArray a;
     assert_int_equal(st.get_next(&st, &a), 0);
     a.release(&a);
@@ -887,9 +884,9 @@ static void backend_killed_mid_stream(void **state) {
     pgetl_conn *c = conn_open();
     struct ArrowArrayStream st;
     pgetl_error err;
-    assert_pgetl_ok(pgetl_query_arrow(c, "SELECT generate_series(1, 1000000000) AS i", 0, NULL,
-                                      &st, &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl_query_arrow(c, "SELECT generate_series(1, 1000000000) AS i", 0, NULL, &st, &err),
+        &err);
     struct ArrowArray a;
     assert_int_equal(st.get_next(&st, &a), 0);
     a.release(&a);

@@ -199,12 +199,12 @@ static void dates_and_times(void **state) {
     struct {
         int32_t pg, arrow;
     } dates[] = {
-        {-730119, -719162},         /* 0001-01-01 */
-        {2921939, 2932896},         /* 9999-12-31 */
-        {-10957, 0},                /* 1970-01-01 */
-        {0, 10957},                 /* 2000-01-01 */
-        {59, 11016},                /* 2000-02-29, a leap day */
-        {-10957 - 365, -365},       /* 1969-01-01 */
+        {-730119, -719162},   /* 0001-01-01 */
+        {2921939, 2932896},   /* 9999-12-31 */
+        {-10957, 0},          /* 1970-01-01 */
+        {0, 10957},           /* 2000-01-01 */
+        {59, 11016},          /* 2000-02-29, a leap day */
+        {-10957 - 365, -365}, /* 1969-01-01 */
     };
     for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
         be32(b, dates[i].pg);
@@ -314,8 +314,8 @@ static void texts(void **state) {
         assert_str(&c, 1, "");
         assert_str(&c, 2, "a,b\"c\nd");
         assert_str(&c, 3, "\xF0\x9F\x98\x80 \xE2\x82\xAC \xC3\xA9");
-        const char *bad[] = {"\xC3", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xFF",
-                             "abcdefgh\x80"};
+        const char *bad[] = {"\xC3", "\xC0\xAF",    "\xED\xA0\x80", "\xF4\x90\x80\x80",
+                             "\xFF", "abcdefgh\x80"};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
             add_bad(&c, bad[i], (int32_t)strlen(bad[i]), PGETL_EDATA, "not valid UTF-8");
         pgetl__arrow_col_reset(&c);
@@ -381,12 +381,16 @@ static void numeric_text(void **state) {
         {0, 0xC000, 0, 0, {0}, "NaN"},
         {0, 0xD000, 0, 0, {0}, "Infinity"},
         {0, 0xF000, 0, 0, {0}, "-Infinity"},
-        {9, 0, 0, 10, {99, 9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999},
+        {9,
+         0,
+         0,
+         10,
+         {99, 9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999},
          "99999999999999999999999999999999999999"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int32_t n = numeric(b, cases[i].weight, cases[i].sign, cases[i].dscale, cases[i].nd,
-                            cases[i].d);
+        int32_t n =
+            numeric(b, cases[i].weight, cases[i].sign, cases[i].dscale, cases[i].nd, cases[i].d);
         add(&c, b, n);
         assert_str(&c, (int64_t)i, cases[i].want);
     }
@@ -809,7 +813,9 @@ static pgetl_code batch_life(void) {
             be32(arr + 16, 1);
             be32(arr + 20, 5);
             memcpy(arr + 24, "hello", 5);
-            pgetl_field f[4] = {{idb, 8}, {(const uint8_t *)"some text", 9}, {arr, 29},
+            pgetl_field f[4] = {{idb, 8},
+                                {(const uint8_t *)"some text", 9},
+                                {arr, 29},
                                 {i % 7 ? num : NULL, i % 7 ? 10 : -1}};
             pgetl_dec d = pgetl__arrow_batch_append_row(&b, f, &err);
             if (d != PGETL_DEC_OK) {

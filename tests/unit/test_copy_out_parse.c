@@ -323,8 +323,8 @@ static void garbage_after_trailer(void **state) {
     char out[512];
     pgetl_error err;
     assert_int_equal(parse_all(&b, b.n, out, sizeof out, &err), PGETL_EDATA);
-    assert_string_equal(err.message,
-                        "invalid binary COPY data at byte 60: 4 bytes after the end-of-data marker");
+    assert_string_equal(
+        err.message, "invalid binary COPY data at byte 60: 4 bytes after the end-of-data marker");
     bytes c = good_stream();
     put16(&c, 2); /* a whole extra tuple after the marker */
     field(&c, "a");
