@@ -198,6 +198,7 @@ static void open_one(pgetl_pool *pool) {
     char *dsn = pgetl__strdup(pool->dsn);
     uint32_t gen = pool->dsn_gen;
     pgetl_config cfg = pool->cfg;
+    cfg.dsn = dsn; /* pool->dsn may be replaced (and freed) meanwhile */
     pthread_mutex_unlock(&pool->mu);
 
     pgetl_error e;
@@ -215,14 +216,14 @@ static void open_one(pgetl_pool *pool) {
 
     pthread_mutex_lock(&pool->mu);
     pool->n_opening--;
-    int64_t now = pgetl__pool_clock_ns();
     if (rc == PGETL_OK) {
-        on_opened(pool, s, pg, gen, now);
+        on_opened(pool, s, pg, gen, pgetl__pool_clock_ns());
         return;
     }
     s->state = PGETL_SLOT_EMPTY;
     pool->n_open--;
-    on_open_failed(pool, &e, now);
+    /* Reconnect scheduling runs on the precise clock, like the waits. */
+    on_open_failed(pool, &e, pgetl__now_ns());
 }
 
 void *pgetl__pool_maint_main(void *arg) {
@@ -230,9 +231,12 @@ void *pgetl__pool_maint_main(void *arg) {
     pthread_mutex_lock(&pool->mu);
     int64_t next_housekeep = 0;
     while (!pool->closed) {
-        int64_t now = pgetl__pool_clock_ns();
+        /* Scheduling uses the precise clock, which the timed wait below also
+         * uses (a coarse deadline would wake early and spin until the next
+         * tick); slot timestamps are compared on the coarse one. */
+        int64_t now = pgetl__now_ns();
         if (now >= next_housekeep) {
-            housekeep(pool, now);
+            housekeep(pool, pgetl__pool_clock_ns());
             next_housekeep = now + pool->tick_ns;
         }
         if (need_open(pool) && now >= pool->next_attempt_ns) {
