@@ -557,6 +557,36 @@ static void empty_result_schema(void **state) {
     pgetl_conn_close(c);
 }
 
+/* Zero columns, and DML with RETURNING: rows stay in the caller's transaction. */
+static void odd_shapes(void **state) {
+    (void)state;
+    pgetl_conn *c = conn_open();
+    result r;
+    run(c, "SELECT FROM generate_series(1, 3)", &r);
+    assert_int_equal(r.schema.n_children, 0);
+    assert_int_equal(r.rows, 3);
+    assert_int_equal(r.batch[0].n_children, 0);
+    result_free(&r);
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_execute(c, "CREATE TEMP TABLE qa_ins (x int)", 0, NULL, NULL, &err),
+                    &err);
+    run(c, "INSERT INTO qa_ins SELECT generate_series(1, 5) RETURNING x * 10 AS y", &r);
+    assert_int_equal(r.rows, 5);
+    assert_int_equal(((const int32_t *)col(&r, 0)->buffers[1])[4], 50);
+    result_free(&r);
+    const char *p[] = {"7"};
+    run_params(c, "INSERT INTO qa_ins VALUES ($1::int) RETURNING x", 1, p, &r);
+    assert_int_equal(((const int32_t *)col(&r, 0)->buffers[1])[0], 7);
+    result_free(&r);
+    pgetl_result *res = NULL;
+    assert_pgetl_ok(pgetl_fetchall(c, "SELECT count(*) FROM qa_ins", 0, NULL, &res, &err), &err);
+    assert_string_equal(pgetl_result_get(res, 0, 0, NULL), "6");
+    pgetl_result_free(res);
+    assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_INTRANS); /* never committed */
+    assert_pgetl_ok(pgetl_rollback(c, &err), &err);
+    pgetl_conn_close(c);
+}
+
 static void multi_batch(void **state) {
     (void)state;
     pgetl_conn *c = conn_open();
@@ -958,6 +988,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(type_text_fallback),
         cmocka_unit_test(unrepresentable_values),
         cmocka_unit_test(empty_result_schema),
+        cmocka_unit_test(odd_shapes),
         cmocka_unit_test(multi_batch),
         cmocka_unit_test(batch_cut_on_var_limit),
         cmocka_unit_test(params_match_copy),
