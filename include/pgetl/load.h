@@ -76,7 +76,15 @@ typedef void (*pgetl_load_progress_fn)(void *user, const pgetl_load_progress *pr
  *   header line, if any, is skipped unchecked. Unknown ones: PGETL_ESCHEMA.
  * - header false, columns NULL: every non-generated table column in order.
  * - A missing table is PGETL_ENOTFOUND.
- * Every file is checked before the first row of any file is sent.
+ * Every file is opened and its header checked before the first row of any
+ * file is sent, except standard input ("-"), which cannot be read twice: its
+ * header is checked when its turn comes (a mismatch still rolls back all).
+ *
+ * Rows: a row with more or fewer fields than columns is bad input, found by
+ * the client ("expected 3 fields, found 2"; rejected with SQLSTATE 22P04
+ * when max_errors > 0). In CSV a line holding only \. (COPY's end-of-data
+ * marker) is loaded as the value \.; in text format it may only end the
+ * file. A row longer than PGETL_LOAD_MAX_ROW is bad input.
  *
  * Line numbers in messages and reject logs are 1-based physical lines of the
  * (decompressed) input where the row starts; the header is line 1.
@@ -92,7 +100,8 @@ typedef struct pgetl_load_options {
     char escape;                  /* 0: same as quote (CSV/TSV only)                      */
     const char *null_string;      /* NULL: format default ("" unquoted / \N)              */
     const char *encoding;         /* input encoding, NULL: UTF8 (a leading BOM is
-                                     stripped); another name is passed to COPY ENCODING
+                                     stripped); another name becomes the transaction's
+                                     client_encoding (SET LOCAL, so the server converts)
                                      and turns binary conversion off                     */
     bool truncate;                /* TRUNCATE in the same transaction first (readers
                                      never see the table empty); the COPYs then use
