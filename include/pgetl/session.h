@@ -123,11 +123,7 @@ PGETL_API pgetl_code pgetl_pipeline_exec(pgetl_conn *conn, const char *sql, int 
 /* ------------------------------------------------------------------------ */
 
 /* Socket events a pending operation waits for (a bit set). */
-enum {
-    PGETL_WANT_NONE = 0,
-    PGETL_WANT_READ = 1,
-    PGETL_WANT_WRITE = 2
-};
+enum { PGETL_WANT_NONE = 0, PGETL_WANT_READ = 1, PGETL_WANT_WRITE = 2 };
 
 /*
  * The connection's socket, for registering with poll/epoll/kqueue; -1 when
@@ -225,8 +221,8 @@ PGETL_API pgetl_code pgetl_async_copy_write_row(pgetl_async_copy *op, const char
  * types given in the options (NUMERIC is PGETL_EUNSUPPORTED here; send it as
  * TEXT format). Returns as pgetl_async_copy_write_row().
  */
-PGETL_API pgetl_code pgetl_async_copy_write_values(pgetl_async_copy *op,
-                                                   const pgetl_value *values, pgetl_error *err);
+PGETL_API pgetl_code pgetl_async_copy_write_values(pgetl_async_copy *op, const pgetl_value *values,
+                                                   pgetl_error *err);
 
 /*
  * Marks the end of the data; poll until it returns PGETL_OK. Returns
@@ -242,8 +238,8 @@ PGETL_API pgetl_code pgetl_async_copy_end(pgetl_async_copy *op, pgetl_error *err
  * the COPY ended and the server accepted it (*rows_out, may be NULL, gets the
  * row count the server reported), or the COPY's error (sticky).
  */
-PGETL_API pgetl_code pgetl_async_copy_poll(pgetl_async_copy *op, int *want_out,
-                                           int64_t *rows_out, pgetl_error *err);
+PGETL_API pgetl_code pgetl_async_copy_poll(pgetl_async_copy *op, int *want_out, int64_t *rows_out,
+                                           pgetl_error *err);
 
 /*
  * Frees the operation. A COPY not yet finished is failed with PQputCopyEnd

@@ -299,8 +299,7 @@ static pgetl_code make_room(pgetl_async_copy *op, size_t need, pgetl_error *err)
     if (op->state == AC_FAILED)
         return pgetl__error_copy(err, &op->error);
     if (op->end_requested)
-        return pgetl_error_set(err, PGETL_ESTATE, "async copy into %s: write after end",
-                               op->table);
+        return pgetl_error_set(err, PGETL_ESTATE, "async copy into %s: write after end", op->table);
     if (op->buf.len + need <= op->cap)
         return PGETL_OK;
     if (op->buf.len > 0 && op->state == AC_STREAMING) {
@@ -369,9 +368,9 @@ pgetl_code pgetl_async_copy_write_row(pgetl_async_copy *op, const char *const *v
     if (!op || (!values && op->ncols != 0))
         return pgetl_error_set(err, PGETL_EINVAL, "async copy write: NULL argument");
     if (op->format == PGETL_COPY_BINARY)
-        return pgetl_error_set(err, PGETL_ESTATE,
-                               "async copy into %s: BINARY format takes pgetl_async_copy_write_values",
-                               op->table);
+        return pgetl_error_set(
+            err, PGETL_ESTATE,
+            "async copy into %s: BINARY format takes pgetl_async_copy_write_values", op->table);
     if (op->ncols == 0)
         return pgetl_error_set(err, PGETL_EINVAL,
                                "async copy into %s: write_row needs the column list in the options",

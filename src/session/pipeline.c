@@ -47,10 +47,10 @@ void pgetl_pipeline_options_init(pgetl_pipeline_options *opts) {
 }
 
 typedef struct group {
-    int64_t start, end;  /* statements [start, end)                              */
-    int64_t rows;        /* rows affected by its statements so far               */
-    bool failed;         /* something in it failed (it will be rolled back)      */
-    bool sp_failed;      /* its SAVEPOINT failed: collateral of an earlier group */
+    int64_t start, end; /* statements [start, end)                              */
+    int64_t rows;       /* rows affected by its statements so far               */
+    bool failed;        /* something in it failed (it will be rolled back)      */
+    bool sp_failed;     /* its SAVEPOINT failed: collateral of an earlier group */
 } group;
 
 typedef struct run {
@@ -67,16 +67,16 @@ typedef struct run {
     int pos;          /* in the head group: -1 SAVEPOINT, 0..n-1 statements, n RELEASE, n+1 Sync */
     bool expect_null; /* a result was read; its NULL terminator comes next     */
 
-    int64_t next;     /* next statement to send                                */
-    int64_t stop_at;  /* STOP mode: nothing at or after this index is sent     */
-    int64_t *skips;   /* CONTINUE mode: failed indexes to leave out, ascending */
+    int64_t next;    /* next statement to send                                */
+    int64_t stop_at; /* STOP mode: nothing at or after this index is sent     */
+    int64_t *skips;  /* CONTINUE mode: failed indexes to leave out, ascending */
     int64_t nskips, skip_cursor, skips_cap;
 
-    bool recovering;     /* a group failed: drain, then roll back to its savepoint */
-    int64_t fail_start;  /* that group's first statement                           */
-    int64_t fail_index;  /* the failed statement, or -1 when SAVEPOINT/RELEASE did  */
-    pgetl_error fatal;   /* a failure we cannot recover from                        */
-    pgetl_error first;   /* first statement failure                                 */
+    bool recovering;    /* a group failed: drain, then roll back to its savepoint */
+    int64_t fail_start; /* that group's first statement                           */
+    int64_t fail_index; /* the failed statement, or -1 when SAVEPOINT/RELEASE did  */
+    pgetl_error fatal;  /* a failure we cannot recover from                        */
+    pgetl_error first;  /* first statement failure                                 */
 } run;
 
 static bool is_skipped(run *r, int64_t i) {
@@ -163,7 +163,8 @@ static void on_result(run *r, PGresult *res) {
     }
     if (r->recovering) {
         if (r->fatal.code == PGETL_OK)
-            pgetl__error_from_pg(&r->fatal, res, r->pg, "pipeline: second failure while recovering");
+            pgetl__error_from_pg(&r->fatal, res, r->pg,
+                                 "pipeline: second failure while recovering");
         return;
     }
     r->recovering = true;
@@ -294,8 +295,8 @@ static pgetl_code check_args(pgetl_conn *conn, const char *sql, int nparams, int
                                pg ? "sql" : "connection");
     if (nparams < 0 || nrows < 0 || (nparams > 0 && nrows > 0 && !params))
         return pgetl_error_set(err, PGETL_EINVAL,
-                               "pipeline: bad arguments (%d parameters, %" PRId64 " rows)",
-                               nparams, nrows);
+                               "pipeline: bad arguments (%d parameters, %" PRId64 " rows)", nparams,
+                               nrows);
     if (nparams > 0 && nrows > INT64_MAX / nparams)
         return pgetl_error_set(err, PGETL_EINVAL, "pipeline: too many rows");
     if (o->sync_every < 1 || o->max_inflight_groups < 1 ||
@@ -416,8 +417,8 @@ done:
     if (rc == PGETL_OK && r.rep.failed > 0) {
         rc = pgetl__error_copy(err, &r.first);
         if (r.o.on_error == PGETL_PIPELINE_CONTINUE && err)
-            pgetl_error_prefix(err, "%" PRId64 " of %" PRId64 " statements failed; first: ",
-                               r.rep.failed, nrows);
+            pgetl_error_prefix(
+                err, "%" PRId64 " of %" PRId64 " statements failed; first: ", r.rep.failed, nrows);
     }
     if (r.o.on_error == PGETL_PIPELINE_STOP && r.rep.failed_index >= 0)
         r.rep.skipped = nrows - r.rep.failed_index - 1;

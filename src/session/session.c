@@ -33,8 +33,8 @@ static void leave(pgetl_session *s) {
     pthread_mutex_unlock(&s->mu);
 }
 
-static void log_op(const char *event, const char *target, int64_t rows, int64_t t0,
-                   pgetl_code rc, int depth) {
+static void log_op(const char *event, const char *target, int64_t rows, int64_t t0, pgetl_code rc,
+                   int depth) {
     pgetl_logline l;
     if (!pgetl__log_begin(&l, rc == PGETL_OK ? PGETL_LOG_INFO : PGETL_LOG_WARN, event))
         return;

@@ -40,13 +40,13 @@ pgetl_code pgetl__async_wait(PGconn *pg, int want, const char *what, pgetl_error
 /* The session. One recursive mutex serialises every call (see session.h). */
 struct pgetl_session {
     pthread_mutex_t mu;
-    pgetl_conn *conn;     /* NULL once closed                                  */
-    pgetl_pool *pool;     /* the pool it came from, NULL for the global/standalone */
-    int kind;             /* SESSION_STANDALONE / _POOLED / _GLOBAL            */
-    int depth;            /* nesting of transaction scopes                     */
+    pgetl_conn *conn; /* NULL once closed                                  */
+    pgetl_pool *pool; /* the pool it came from, NULL for the global/standalone */
+    int kind;         /* SESSION_STANDALONE / _POOLED / _GLOBAL            */
+    int depth;        /* nesting of transaction scopes                     */
     bool closed;
-    bool is_default;      /* references managed by default_session.c           */
-    int refs;             /* default session only; guarded by its registry lock */
+    bool is_default; /* references managed by default_session.c           */
+    int refs;        /* default session only; guarded by its registry lock */
 };
 
 enum { PGETL_SESSION_STANDALONE = 0, PGETL_SESSION_POOLED, PGETL_SESSION_GLOBAL };

@@ -69,8 +69,8 @@ static void async_query_rows(void **state) {
     pgetl_error err;
     pgetl_result *res = NULL;
     const char *params[] = {"5", "x"};
-    assert_pgetl_ok(run_query(conn, "SELECT g, $2::text || g FROM generate_series(1, $1::int) g",
-                              2, params, &res, &err),
+    assert_pgetl_ok(run_query(conn, "SELECT g, $2::text || g FROM generate_series(1, $1::int) g", 2,
+                              params, &res, &err),
                     &err);
     assert_int_equal(pgetl_result_nrows(res), 5);
     assert_string_equal(pgetl_result_get(res, 4, 1, NULL), "x5");
@@ -263,9 +263,9 @@ static void async_copy_buffer_is_bounded(void **state) {
     (void)state;
     pgetl_conn *conn = harness_connect();
     pgetl_error err;
-    assert_pgetl_ok(
-        pgetl_execute(conn, "CREATE TEMP TABLE async_b (id bigint, name text)", 0, NULL, NULL, &err),
-        &err);
+    assert_pgetl_ok(pgetl_execute(conn, "CREATE TEMP TABLE async_b (id bigint, name text)", 0, NULL,
+                                  NULL, &err),
+                    &err);
     static const char *const cols[] = {"id", "name"};
     pgetl_async_copy_options o;
     pgetl_async_copy_options_init(&o);
@@ -372,12 +372,12 @@ static void async_copy_escaping_and_nulls(void **state) {
     (void)state;
     pgetl_conn *conn = harness_connect();
     pgetl_error err;
-    assert_pgetl_ok(pgetl_execute(conn, "CREATE TEMP TABLE async_e (k int, v text)", 0, NULL, NULL,
-                                  &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl_execute(conn, "CREATE TEMP TABLE async_e (k int, v text)", 0, NULL, NULL, &err),
+        &err);
     static const char *const cols[] = {"k", "v"};
-    static const char *const nasty[] = {"a\tb", "line\nbreak", "back\\slash", "cr\rx", "",
-                                        "\\.", "\"q\",x", "\\N"};
+    static const char *const nasty[] = {"a\tb", "line\nbreak", "back\\slash", "cr\rx",
+                                        "",     "\\.",         "\"q\",x",     "\\N"};
     for (int fmt = 0; fmt < 2; fmt++) {
         pgetl_async_copy_options o;
         pgetl_async_copy_options_init(&o);
@@ -403,8 +403,8 @@ static void async_copy_escaping_and_nulls(void **state) {
         pgetl_async_copy_destroy(op);
     }
     pgetl_result *res = NULL;
-    assert_pgetl_ok(pgetl_fetchall(conn, "SELECT k, v FROM async_e ORDER BY k", 0, NULL, &res, &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl_fetchall(conn, "SELECT k, v FROM async_e ORDER BY k", 0, NULL, &res, &err), &err);
     assert_int_equal(pgetl_result_nrows(res), 18);
     for (int fmt = 0; fmt < 2; fmt++) {
         for (int i = 0; i < 8; i++)
@@ -426,9 +426,10 @@ static void async_copy_binary_values(void **state) {
                                   0, NULL, NULL, &err),
                     &err);
     static const char *const cols[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
-    static const pgetl_type types[] = {PGETL_TYPE_INT16, PGETL_TYPE_INT32,   PGETL_TYPE_INT64,
-                                       PGETL_TYPE_FLOAT64, PGETL_TYPE_BOOL,  PGETL_TYPE_TEXT,
-                                       PGETL_TYPE_DATE,  PGETL_TYPE_TIMESTAMPTZ, PGETL_TYPE_BYTEA};
+    static const pgetl_type types[] = {
+        PGETL_TYPE_INT16,   PGETL_TYPE_INT32,       PGETL_TYPE_INT64,
+        PGETL_TYPE_FLOAT64, PGETL_TYPE_BOOL,        PGETL_TYPE_TEXT,
+        PGETL_TYPE_DATE,    PGETL_TYPE_TIMESTAMPTZ, PGETL_TYPE_BYTEA};
     pgetl_async_copy_options o;
     pgetl_async_copy_options_init(&o);
     o.format = PGETL_COPY_BINARY;
@@ -446,8 +447,8 @@ static void async_copy_binary_values(void **state) {
     v[4].v.b = true;
     v[5].v.s.bytes = "héllo";
     v[5].v.s.len = strlen("héllo");
-    v[6].v.i = 19723;                       /* 2024-01-01 */
-    v[7].v.i = INT64_C(1704067200000000);   /* 2024-01-01 00:00:00 UTC */
+    v[6].v.i = 19723;                     /* 2024-01-01 */
+    v[7].v.i = INT64_C(1704067200000000); /* 2024-01-01 00:00:00 UTC */
     v[8].v.s.bytes = "\x00\x01\xff";
     v[8].v.s.len = 3;
     assert_pgetl_ok(pgetl_async_copy_write_values(op, v, &err), &err);
@@ -538,7 +539,8 @@ static void async_copy_destroy_midway_stores_nothing(void **state) {
     pgetl_conn *conn = harness_connect();
     pgetl_error err;
     PGconn *pg = harness_pq();
-    harness_sql(pg, "DROP TABLE IF EXISTS async_abort; CREATE TABLE async_abort (id bigint, name text)");
+    harness_sql(
+        pg, "DROP TABLE IF EXISTS async_abort; CREATE TABLE async_abort (id bigint, name text)");
     copy_run run;
     (void)run;
     static const char *const cols[] = {"id", "name"};
@@ -611,9 +613,9 @@ static void async_copy_server_dies_midway(void **state) {
     (void)state;
     pgetl_conn *conn = harness_connect();
     pgetl_error err;
-    assert_pgetl_ok(
-        pgetl_execute(conn, "CREATE TEMP TABLE async_die (id bigint, name text)", 0, NULL, NULL, &err),
-        &err);
+    assert_pgetl_ok(pgetl_execute(conn, "CREATE TEMP TABLE async_die (id bigint, name text)", 0,
+                                  NULL, NULL, &err),
+                    &err);
     int pid = PQbackendPID(pgetl_conn_pg(conn));
     static const char *const cols[] = {"id", "name"};
     pgetl_async_copy_options o;

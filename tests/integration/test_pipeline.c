@@ -76,8 +76,8 @@ static void pipeline_all_ok_and_no_commit_behind_back(void **state) {
     assert_pgetl_ok(pgetl_pipeline_exec(conn, upsert, 2, N, ps.p, NULL, &rep, &err), &err);
     assert_int_equal(rep.rows, N);
     assert_pgetl_ok(pgetl_commit(conn, &err), &err);
-    assert_int_equal(harness_scalar(pg, "SELECT count(*) FROM pipe_t WHERE name = 'n' || id || '!'"),
-                     N);
+    assert_int_equal(
+        harness_scalar(pg, "SELECT count(*) FROM pipe_t WHERE name = 'n' || id || '!'"), N);
     /* The connection is back to normal (blocking, out of pipeline mode). */
     assert_int_equal(PQpipelineStatus(pgetl_conn_pg(conn)), PQ_PIPELINE_OFF);
     assert_int_equal(PQisnonblocking(pgetl_conn_pg(conn)), 0);
@@ -154,8 +154,9 @@ static void pipeline_continue_past_failures(void **state) {
     assert_int_equal(harness_scalar(pg, "SELECT count(*) FROM pipe_t WHERE id IN "
                                         "(999, 1000, 50000, 50001, 77777, 99999)"),
                      0);
-    assert_int_equal(harness_scalar(pg, "SELECT count(*) FROM pipe_t WHERE id IN (998, 1001, 49999, "
-                                        "50002, 99998)"),
+    assert_int_equal(harness_scalar(pg,
+                                    "SELECT count(*) FROM pipe_t WHERE id IN (998, 1001, 49999, "
+                                    "50002, 99998)"),
                      5);
     params_free(&ps);
     pgetl_conn_close(conn);

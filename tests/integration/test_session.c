@@ -128,7 +128,7 @@ static pgetl_code fn_copy(pgetl_session *s, void *user, pgetl_error *err) {
     if (rc != PGETL_OK)
         return rc;
     static const char *const cols[] = {"id", "name"};
-    char (*ids)[16] = malloc((size_t)job->nrows * sizeof *ids);
+    char(*ids)[16] = malloc((size_t)job->nrows * sizeof *ids);
     const char **vals = malloc((size_t)job->nrows * 2 * sizeof *vals);
     for (int i = 0; i < job->nrows; i++) {
         snprintf(ids[i], sizeof ids[i], "%d", i);
@@ -157,8 +157,9 @@ static void scope_rolls_back_copy_failing_midway(void **state) {
     copy_job good = {.nrows = 20000, .bad_row = -1};
     assert_pgetl_ok(pgetl_session_transaction(s, fn_copy, &good, &err), &err);
     assert_int_equal(count_rows(), 20001);
-    assert_int_equal(harness_scalar(check_pg, "SELECT count(*) FROM sess_t WHERE name = E'copied\\ttab'"),
-                     20000);
+    assert_int_equal(
+        harness_scalar(check_pg, "SELECT count(*) FROM sess_t WHERE name = E'copied\\ttab'"),
+        20000);
     pgetl_session_destroy(s);
 }
 
@@ -234,8 +235,8 @@ static void nested_scopes_are_savepoints(void **state) {
     assert_string_equal(deep.inner_err.sqlstate, "23505");
     assert_int_equal(count_rows(), 4);
     assert_int_equal(harness_scalar(check_pg, "SELECT count(*) FROM sess_t WHERE id = 30"), 0);
-    assert_int_equal(harness_scalar(check_pg, "SELECT count(*) FROM sess_t WHERE id IN (10, 11, 20, 21)"),
-                     4);
+    assert_int_equal(
+        harness_scalar(check_pg, "SELECT count(*) FROM sess_t WHERE id IN (10, 11, 20, 21)"), 4);
 
     /* The middle level fails: it and the level inside it are undone. */
     harness_sql(check_pg, "TRUNCATE sess_t");
@@ -243,7 +244,8 @@ static void nested_scopes_are_savepoints(void **state) {
     assert_pgetl_ok(pgetl_session_transaction(s, fn_outer, &mid, &err), &err);
     assert_int_equal(mid.inner_rc, PGETL_EABORTED);
     assert_int_equal(count_rows(), 2);
-    assert_int_equal(harness_scalar(check_pg, "SELECT count(*) FROM sess_t WHERE id IN (10, 11)"), 2);
+    assert_int_equal(harness_scalar(check_pg, "SELECT count(*) FROM sess_t WHERE id IN (10, 11)"),
+                     2);
 
     /* The outer fails after the inner ones succeeded: everything is undone. */
     harness_sql(check_pg, "TRUNCATE sess_t");
@@ -331,7 +333,8 @@ static pgetl_code fn_bulk(pgetl_session *s, void *user, pgetl_error *err) {
     pgetl_pipeline_report rep;
     pgetl_code rc = pgetl_session_bulk_exec(s, "INSERT INTO sess_t VALUES ($1::int, $2)", 2, N, p,
                                             &o, &rep, err);
-    if (rc == PGETL_ESERVER && rep.failed == 1000 && rep.applied == 2000 && rep.failed_index == 2000)
+    if (rc == PGETL_ESERVER && rep.failed == 1000 && rep.applied == 2000 &&
+        rep.failed_index == 2000)
         return PGETL_OK; /* the duplicates were expected; keep the rest */
     return rc == PGETL_OK ? pgetl_error_set(err, PGETL_EDATA, "expected duplicates") : rc;
 }
@@ -357,8 +360,9 @@ static void pooled_session_and_operations(void **state) {
     pgetl_result *res = NULL;
     const char *p[] = {"1500"};
     harness_log *log = harness_log_capture(PGETL_LOG_INFO);
-    assert_pgetl_ok(pgetl_session_query(s, "SELECT id, name FROM sess_t WHERE id >= $1::int "
-                                           "ORDER BY id",
+    assert_pgetl_ok(pgetl_session_query(s,
+                                        "SELECT id, name FROM sess_t WHERE id >= $1::int "
+                                        "ORDER BY id",
                                         1, p, &res, &err),
                     &err);
     harness_log_restore();
@@ -369,14 +373,14 @@ static void pooled_session_and_operations(void **state) {
     assert_pgetl_ok(pgetl_session_rollback(s, &err), &err);
 
     /* Arrow round trip: query_arrow on one session feeds copy_from_arrow on another. */
-    harness_sql(check_pg, "DROP TABLE IF EXISTS sess_copy; CREATE TABLE sess_copy (id int, name text)");
+    harness_sql(check_pg,
+                "DROP TABLE IF EXISTS sess_copy; CREATE TABLE sess_copy (id int, name text)");
     pgetl_session *s2 = NULL;
     assert_pgetl_ok(pgetl_session_create_pooled(pool, &s2, &err), &err);
     struct ArrowArrayStream stream;
     memset(&stream, 0, sizeof stream);
-    assert_pgetl_ok(pgetl_session_query_arrow(s, "SELECT id, name FROM sess_t", 0, NULL, &stream,
-                                              &err),
-                    &err);
+    assert_pgetl_ok(
+        pgetl_session_query_arrow(s, "SELECT id, name FROM sess_t", 0, NULL, &stream, &err), &err);
     pgetl_copy_stats cs;
     assert_pgetl_ok(pgetl_session_copy_from_arrow(s2, "sess_copy", &stream, NULL, 0, &cs, &err),
                     &err);
