@@ -116,6 +116,27 @@ static void scope_rolls_back_on_server_error(void **state) {
     pgetl_session_destroy(s);
 }
 
+static pgetl_code fn_deferred_dup(pgetl_session *s, void *user, pgetl_error *err) {
+    (void)user;
+    pgetl_code rc =
+        pgetl_session_execute(s, "INSERT INTO sess_def VALUES (1), (1)", 0, NULL, NULL, err);
+    return rc; /* fine until COMMIT checks the deferred constraint */
+}
+
+static void scope_commit_failure_is_reported(void **state) {
+    (void)state;
+    harness_sql(check_pg, "DROP TABLE IF EXISTS sess_def");
+    harness_sql(check_pg, "CREATE TABLE sess_def (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)");
+    pgetl_session *s = new_session();
+    pgetl_error err;
+    assert_int_equal(pgetl_session_transaction(s, fn_deferred_dup, NULL, &err), PGETL_ESERVER);
+    assert_string_equal(err.sqlstate, "23505");
+    assert_int_equal(harness_scalar(check_pg, "SELECT count(*) FROM sess_def"), 0);
+    assert_int_equal(pgetl_conn_txn_state(pgetl_session_conn(s)), PGETL_TXN_IDLE);
+    pgetl_session_destroy(s);
+    harness_sql(check_pg, "DROP TABLE sess_def");
+}
+
 typedef struct copy_job {
     int nrows;
     int bad_row; /* -1: none */
@@ -404,6 +425,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(scope_commits_on_success),
         cmocka_unit_test(scope_rolls_back_on_fn_error),
         cmocka_unit_test(scope_rolls_back_on_server_error),
+        cmocka_unit_test(scope_commit_failure_is_reported),
         cmocka_unit_test(scope_rolls_back_copy_failing_midway),
         cmocka_unit_test(nested_scopes_are_savepoints),
         cmocka_unit_test(misuse_gets_clear_errors),
