@@ -479,7 +479,7 @@ pgetl_code pgetl__query_arrow_ex(pgetl_conn *conn, const char *sql, int nparams,
                                "query_arrow: conn, sql and stream_out are required, and params "
                                "when nparams > 0");
     PGconn *pg = pgetl__conn_pg(conn);
-    if (PQclientEncoding(pg) != 6 /* PG_UTF8 */)
+    if (PQclientEncoding(pg) != pg_char_to_encoding("UTF8"))
         return pgetl_error_set(err, PGETL_EUNSUPPORTED,
                                "query_arrow: client_encoding is %s; Arrow text is UTF-8, so set "
                                "client_encoding=UTF8 on the connection",
