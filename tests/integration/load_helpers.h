@@ -17,7 +17,7 @@ static int lh_setup(void **state) {
     if (!mkdtemp(lh_dir))
         return -1;
     pgetl_config cfg = harness_config();
-    cfg.pool_max = 8;
+    cfg.pool_max = 24; /* jobs tests go past max_prepared_transactions */
     pgetl_error err;
     if (pgetl_pool_create(&cfg, &lh_pool, &err) != PGETL_OK) {
         fprintf(stderr, "pool: %s\n", err.message);

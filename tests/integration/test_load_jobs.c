@@ -146,11 +146,48 @@ static void jobs_many_files(void **state) {
     assert_string_equal(lh_text_query("SELECT name FROM jt WHERE id = 2000"), "n2000");
 }
 
+static void jobs_beyond_prepared_limit_commit_in_turn(void **state) {
+    /*
+     * More connections than max_prepared_transactions (16 on the test
+     * cluster): no two-phase commit; the connections commit one after the
+     * other, still only after every one has finished without error.
+     */
+    (void)state;
+    int64_t maxp =
+        harness_scalar(lh_pg, "SELECT current_setting('max_prepared_transactions')::int");
+    int jobs = (int)maxp + 1;
+    if (jobs < 2 || jobs > 20)
+        fail_msg("test cluster has max_prepared_transactions=%lld; scripts/testdb.sh sets 16",
+                 (long long)maxp);
+    reset_table();
+    const char *p = gen("jseq.csv", 6000, 0);
+    pgetl_load_options o = lh_opts("jt");
+    o.jobs = jobs;
+    o.batch_rows = 100;
+    pgetl_load_stats st;
+    pgetl_error err;
+    harness_log *log = harness_log_capture(PGETL_LOG_INFO);
+    pgetl_code rc = lh_load1(p, &o, &st, &err);
+    harness_log_restore();
+    assert_pgetl_ok(rc, &err);
+    lh_check_stats(&st);
+    assert_contains(log->text, "mode=sequential");
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM jt"), 6000);
+    /* And a failure still rolls back every connection. */
+    reset_table();
+    p = gen("jseqbad.csv", 6000, 5999);
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM jt"), 0);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(jobs_load_everything), cmocka_unit_test(jobs_failure_rolls_back_all),
-        cmocka_unit_test(jobs_with_rejects),    cmocka_unit_test(jobs_with_truncate_runs_serial),
+        cmocka_unit_test(jobs_load_everything),
+        cmocka_unit_test(jobs_failure_rolls_back_all),
+        cmocka_unit_test(jobs_with_rejects),
+        cmocka_unit_test(jobs_with_truncate_runs_serial),
         cmocka_unit_test(jobs_many_files),
+        cmocka_unit_test(jobs_beyond_prepared_limit_commit_in_turn),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
