@@ -225,6 +225,45 @@ static void release_runs_detach_first(void **state) {
     pgetl_pool_destroy(pool);
 }
 
+/* Given back with a query still running (results never read, or a COPY left
+ * open): the connection is closed and replaced, never handed out busy. */
+static void busy_conn_closed_on_release(void **state) {
+    (void)state;
+    char app[64];
+    ph_app("busy", app, sizeof app);
+    pgetl_config cfg = ph_config(app, 1, 1);
+    PGconn *pg = harness_pq();
+    pgetl_pool *pool = make_pool(&cfg);
+    harness_log *log = harness_log_capture(PGETL_LOG_WARN);
+    pgetl_conn *c = get(pool);
+    int pid = (int)ph_conn_scalar(c, "SELECT pg_backend_pid()");
+    assert_int_equal(PQsendQuery(pgetl_conn_pg(c), "SELECT pg_sleep(0.05)"), 1);
+    assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_ACTIVE);
+    pgetl_pool_release(pool, c);
+    assert_non_null(strstr(log->text, "with a command still running; closing it"));
+    c = get(pool);
+    assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_IDLE);
+    assert_int_not_equal((int)ph_conn_scalar(c, "SELECT pg_backend_pid()"), pid);
+    /* A COPY left open. */
+    pid = (int)ph_conn_scalar(c, "SELECT pg_backend_pid()");
+    PGresult *r = PQexec(pgetl_conn_pg(c), "COPY (SELECT 1) TO STDOUT");
+    assert_int_equal(PQresultStatus(r), PGRES_COPY_OUT);
+    PQclear(r);
+    pgetl_pool_release(pool, c);
+    c = get(pool);
+    assert_int_not_equal((int)ph_conn_scalar(c, "SELECT pg_backend_pid()"), pid);
+    pgetl_pool_release(pool, c);
+    harness_log_restore();
+    pgetl_pool_stats st;
+    pgetl_pool_get_stats(pool, &st);
+    assert_int_equal(st.returned_bad, 2);
+    assert_int_equal(st.opened, 3);
+    assert_int_equal(st.closed, 2);
+    pgetl_pool_destroy(pool);
+    assert_int_equal(ph_wait_backends(pg, app, 0), 0);
+    PQfinish(pg);
+}
+
 static void broken_conn_replaced(void **state) {
     (void)state;
     char app[64];
@@ -611,6 +650,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(autocommit_off_caller_commits),
         cmocka_unit_test(rollback_on_release),
         cmocka_unit_test(release_runs_detach_first),
+        cmocka_unit_test(busy_conn_closed_on_release),
         cmocka_unit_test(broken_conn_replaced),
         cmocka_unit_test(exhausted_timeout_message),
         cmocka_unit_test(waiters_served_fifo),
