@@ -80,8 +80,11 @@ double cli_progress_init(cli_progress *p, cli_progress_mode mode, const char *ve
 /* A pgetl_load_progress_fn; user is the cli_progress. */
 void cli_progress_update(void *user, const pgetl_load_progress *pr);
 
-/* Clears the bar so the next line starts clean. */
+/* Clears the bar so the next line starts clean; the progress is then inactive. */
 void cli_progress_finish(cli_progress *p);
+
+/* Clears the active bar, if one is drawn, before another line is printed. */
+void cli_progress_clear_line(void);
 
 /* ---- summary.c: the final report, as text and as JSON ------------------ */
 

@@ -37,6 +37,7 @@ static void sink(void *user, pgetl_log_level level, const char *line) {
     if (!m->verbose && level < PGETL_LOG_ERROR &&
         (is_quiet(line) || (m->rejects_in_file && is_event(line, "load_reject"))))
         return;
+    cli_progress_clear_line(); /* the bar is redrawn on the next update */
     fprintf(stderr, "pgetl: %s\n", line);
 }
 

@@ -18,8 +18,20 @@
 #define CLI_PLAIN_INTERVAL_S 2.0
 #define CLI_BAR_WIDTH 24
 
+/* The bar on screen, if any, so a log line can clear it first (logsink.c). */
+static cli_progress *active;
+
+void cli_progress_clear_line(void) {
+    cli_progress *p = active;
+    if (p && p->drawn) {
+        fputs("\r\033[K", p->out);
+        p->drawn = false;
+    }
+}
+
 double cli_progress_init(cli_progress *p, cli_progress_mode mode, const char *verb) {
     memset(p, 0, sizeof *p);
+    active = p;
     p->out = stderr;
     p->verb = verb;
     p->tty = isatty(fileno(stderr)) == 1;
@@ -96,4 +108,6 @@ void cli_progress_finish(cli_progress *p) {
         fflush(p->out);
         p->drawn = false;
     }
+    if (active == p)
+        active = NULL;
 }
