@@ -110,19 +110,9 @@ PGconn *pgetl__pool_slot_clear(pgetl_pool *pool, pgetl_pool_slot *s) {
 
 void pgetl__pool_notice_receiver(void *arg, const PGresult *res) {
     pgetl_pool_slot *s = arg;
-    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-    bool fatal = sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
-    if (fatal)
+    /* A FATAL notice means the server is closing this connection. */
+    if (pgetl__conn_log_notice(res))
         s->server_fatal = true;
-    pgetl_log_level level =
-        fatal || (sev && strcmp(sev, "WARNING") == 0) ? PGETL_LOG_WARN : PGETL_LOG_INFO;
-    pgetl_logline l;
-    if (pgetl__log_begin(&l, level, "server_notice")) {
-        pgetl__log_str(&l, "severity", sev ? sev : "");
-        pgetl__log_str(&l, "sqlstate", PQresultErrorField(res, PG_DIAG_SQLSTATE));
-        pgetl__log_str(&l, "msg", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
-        pgetl__log_end(&l);
-    }
 }
 
 bool pgetl__pool_conn_alive(pgetl_pool_slot *s) {
