@@ -66,8 +66,9 @@ static pgetl_code read_more(pgetl_load_src *src, pgetl_buf *buf, pgetl_error *er
 
 /*
  * Finds the next row in buf starting at `start`, reading more as needed.
- * *len_out 0: no more rows. The last row of a file may lack its newline;
- * one is appended so that batches stay concatenations of whole lines.
+ * *len_out 0: no more rows. The last row of a file may lack its line end;
+ * one like the previous row's is appended so that batches stay
+ * concatenations of whole lines.
  */
 static pgetl_code next_row(const pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_buf *buf,
                            size_t start, size_t *len_out, pgetl_error *err) {
@@ -77,6 +78,7 @@ static pgetl_code next_row(const pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl
         if (start < buf->len && pgetl__csv_scan_row(&ctx->dialect, &src->st, buf->data + start,
                                                     buf->len - start, &len)) {
             *len_out = len;
+            src->crlf = len >= 2 && buf->data[start + len - 2] == '\r';
             return PGETL_OK;
         }
         if (src->eof) {
@@ -87,8 +89,11 @@ static pgetl_code next_row(const pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl
                                        "%s line %lld: unterminated quoted field (a quote opened "
                                        "in this row is never closed before the end of the file)",
                                        src->file->path, (long long)src->line);
-            if (pgetl__buf_reserve(buf, 1) != PGETL_OK)
+            /* COPY wants every line ended alike: CRLF input gets a CRLF. */
+            if (pgetl__buf_reserve(buf, 2) != PGETL_OK)
                 return pgetl__error_oom(err, "load read");
+            if (src->crlf)
+                pgetl__buf_byte_unchecked(buf, '\r');
             pgetl__buf_byte_unchecked(buf, '\n');
             continue;
         }
@@ -344,8 +349,12 @@ static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batc
         if (!out)
             return err ? err->code : PGETL_ESTATE;
         if (eod) {
-            /* A lone \. is COPY's end-of-data marker; quoted it is the value it means. */
-            pgetl__buf_append_unchecked(out, "\"\\.\"\n", 5);
+            /*
+             * A lone \. is COPY's end-of-data marker; quoted it is the value
+             * it means. The line end is kept (CRLF streams must stay CRLF).
+             */
+            pgetl__buf_append_unchecked(out, "\"\\.\"", 4);
+            pgetl__buf_append_unchecked(out, row + 2, len - 2);
         } else {
             pgetl__buf_append_unchecked(out, row, len);
         }

@@ -216,6 +216,7 @@ typedef struct pgetl_load_src {
     int64_t rows_rejected_client; /* rows set aside here (wrong field count)     */
     bool eof;
     bool done; /* no more rows                                           */
+    bool crlf; /* the last row (or header) ended in CRLF                 */
 } pgetl_load_src;
 
 /*

@@ -184,6 +184,11 @@ static void bom_and_crlf(void **state) {
     assert_int_equal(count_lt(), 2);
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 2"), "c");
     assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 1"), "a\r\nb");
+    /* CRLF without a line end on the last row. */
+    reset_table();
+    p = lh_text("crlf_noeol.csv", "id,name\r\n1,a\r\n2,b");
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    assert_string_equal(lh_text_query("SELECT name FROM lt WHERE id = 2"), "b");
 }
 
 static void empty_and_header_only(void **state) {
@@ -488,6 +493,12 @@ static void csv_end_marker_is_data(void **state) {
     assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
     assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM l1"), 3);
     assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM l1 WHERE v = '\\.'"), 1);
+    /* CRLF lines, and the marker as the last line without a line end. */
+    p = lh_text("eod2.csv", "v\r\na\r\n\\.\r\nb\r\n\\.");
+    o.truncate = true;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM l1"), 4);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM l1 WHERE v = '\\.'"), 2);
 }
 
 static void custom_dialects(void **state) {
