@@ -82,6 +82,13 @@ expect_contains "$ERR" "is an input file and cannot also be an output"
 cmp -s "$WORK/in.csv" "$WORK/good.csv" || fail "the input file was modified"
 ok "--reject-file naming the input is refused"
 
+# An unwritable summary path is found before anything is loaded.
+run "$PGETL" load --dsn "$DSN" --table "$T" --truncate --summary-json "$WORK/no/dir/s.json" "$WORK/good.csv"
+expect_rc 1
+expect_contains "$ERR" "cannot write the summary to \"$WORK/no/dir/s.json\": No such file or directory"
+expect_rows "$T" 2 "after an unwritable --summary-json"
+ok "unwritable --summary-json: exit 1 before loading (table untouched)"
+
 # --help documents every option and the exit codes; it is not an error.
 run "$PGETL" load --help
 expect_rc 0

@@ -96,6 +96,14 @@ assert d["error"]["code"] == "EREJECTS", d
 PY
 ok "--max-errors 5 with 6 bad rows: exit 1 (EREJECTS), nothing committed"
 
+# A reject file that cannot be created: the load fails cleanly, nothing committed.
+run "$PGETL" load --dsn "$DSN" --table "$T" --max-errors 10 --reject-file "$WORK/no/such/dir/r.csv" "$WORK/ev.csv"
+expect_rc 1
+expect_contains "$ERR" "reject file $WORK/no/such/dir/r.csv: No such file or directory"
+expect_contains "$ERR" "nothing was committed"
+expect_rows "$T" 0 "unwritable reject file"
+ok "an unwritable --reject-file fails the load, nothing committed"
+
 # Atomic default: the first bad row fails the load, with its file line.
 first_line=$(head -1 "$WORK/bad.txt" | cut -d' ' -f2)
 first_state=$(head -1 "$WORK/bad.txt" | cut -d' ' -f3)
