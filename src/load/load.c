@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void pgetl_load_options_init(pgetl_load_options *opts) {
@@ -410,6 +411,31 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
     return rc;
 }
 
+/* Is `a` the same file as input `b` (both existing)? */
+static bool same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* The reject file and its log are truncated when written: never onto an input. */
+static pgetl_code check_reject_paths(const char *reject, const char *const *paths, int n,
+                                     pgetl_error *err) {
+    if (!reject || !reject[0])
+        return PGETL_OK;
+    char log[4096];
+    snprintf(log, sizeof log, "%s.log", reject);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(paths[i], "-") == 0)
+            continue;
+        if (same_file(reject, paths[i]) || same_file(log, paths[i]))
+            return pgetl_error_set(err, PGETL_EINVAL,
+                                   "load: the reject file %s (or its .log) is the input %s", reject,
+                                   paths[i]);
+    }
+    return PGETL_OK;
+}
+
 /* Does the server allow n prepared transactions? */
 static bool can_prepare(pgetl_conn *conn, int n) {
     pgetl_result *res = NULL;
@@ -475,6 +501,9 @@ static pgetl_code run_load(load_run *run, const char *const *paths, pgetl_error 
             return rc;
         any_convert |= run->files[i].convert;
     }
+    rc = check_reject_paths(o->reject_path, paths, run->nfiles, err);
+    if (rc != PGETL_OK)
+        return rc;
     rc = pgetl__rejects_create(o->reject_path, &run->ctx.rejects, err);
     if (rc != PGETL_OK)
         return rc;

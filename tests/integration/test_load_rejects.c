@@ -204,6 +204,31 @@ static void clean_load_leaves_no_reject_file(void **state) {
     assert_int_equal(access(o.reject_path, F_OK), -1);
 }
 
+static void reject_file_never_overwrites_an_input(void **state) {
+    (void)state;
+    reset_tables();
+    const char *csv = "id,name,qty\n1,a,1\nbad,b,2\n";
+    const char *p = lh_text("self.csv", csv);
+    pgetl_load_options o = lh_opts("rj");
+    o.max_errors = 5;
+    o.reject_path = p;
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_EINVAL);
+    assert_contains(err.message, "is the input");
+    size_t n;
+    char *back = lh_read_file(p, &n);
+    assert_string_equal(back, csv);
+    free(back);
+    /* Nor its .log. */
+    char base[512];
+    snprintf(base, sizeof base, "%s/self2", lh_dir);
+    const char *p2 = lh_text("self2.log", csv);
+    o.reject_path = base;
+    assert_int_equal(lh_load1(p2, &o, &st, &err), PGETL_EINVAL);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj"), 0);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rejects_written_verbatim),
@@ -212,6 +237,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(foreign_key_bisection),
         cmocka_unit_test(no_reject_path_counts_only),
         cmocka_unit_test(clean_load_leaves_no_reject_file),
+        cmocka_unit_test(reject_file_never_overwrites_an_input),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
