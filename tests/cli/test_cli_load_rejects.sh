@@ -62,6 +62,22 @@ assert d["bytes"] == os.path.getsize(sys.argv[2]), d
 PY
 ok "--max-errors 10 with 6 bad rows: exit 3, reject file exact, log lines, JSON reconciles"
 
+# stderr: with a reject file the rows are not repeated there; without one,
+# each rejected row is named once (file and line), never twice.
+n=$(grep -c "event=load_reject" <<<"$ERR" || true)
+expect_eq "$n" 0 "load_reject lines on stderr with --reject-file"
+sql "TRUNCATE $T"
+run "$PGETL" load --dsn "$DSN" --table "$T" --max-errors 10 "$WORK/ev.csv"
+expect_rc 3
+n=$(grep -c "event=load_reject file=$WORK/ev.csv line=" <<<"$ERR" || true)
+expect_eq "$n" 6 "load_reject lines on stderr without --reject-file"
+expect_not_contains "$ERR" "event=copy_reject" "stderr without --verbose"
+sql "TRUNCATE $T"
+run "$PGETL" load --dsn "$DSN" --table "$T" --max-errors 10 --reject-file "$R" --verbose "$WORK/ev.csv"
+expect_rc 3
+expect_contains "$ERR" "event=copy_reject" "stderr with --verbose"
+ok "stderr: rejected rows named once without a reject file, silent with one, all with --verbose"
+
 # The same with two jobs.
 sql "TRUNCATE $T"
 run "$PGETL" load --dsn "$DSN" --table "$T" --jobs 2 --batch-rows 1000 --max-errors 6 --reject-file "$R" "$WORK/ev.csv"
