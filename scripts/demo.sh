@@ -22,7 +22,7 @@ GEN=build/bench/gen_events
 "$PGETL" --version
 
 step "Starting a local database (scripts/testdb.sh start .demo-db)"
-DSN=$(scripts/testdb.sh start .demo-db | tail -1)
+DSN=$(scripts/testdb.sh start "$PWD/.demo-db" | tail -1)
 echo "DSN: $DSN"
 "$PGETL" check --dsn "$DSN"
 
@@ -64,4 +64,5 @@ psql -X "$DSN" -c "SELECT count(*) AS rows_in_bench_events FROM bench_events"
 
 step "Done"
 echo "Export it again:    $PGETL export --dsn \"$DSN\" --table bench_events -o $DATA/events.csv.zst"
-echo "Stop the database:  scripts/testdb.sh stop .demo-db"
+# testdb.sh matches the state directory by its absolute path.
+echo "Stop the database:  scripts/testdb.sh stop $PWD/.demo-db"
