@@ -233,7 +233,12 @@ PGETL_API pgetl_txn_state pgetl_conn_txn_state(const pgetl_conn *conn);
 /* Sends BEGIN if the connection is idle; a no-op inside a transaction. */
 PGETL_API pgetl_code pgetl_begin(pgetl_conn *conn, pgetl_error *err);
 
-/* COMMIT. In a failed transaction the server rolls back: PGETL_ESERVER. */
+/*
+ * COMMIT; a no-op when no transaction is open. A failed transaction cannot
+ * commit: pgetl rolls it back and returns PGETL_ESTATE ("the transaction had
+ * failed and was rolled back"), so a caller never mistakes it for success.
+ * A server error at commit (e.g. a deferred constraint) is PGETL_ESERVER.
+ */
 PGETL_API pgetl_code pgetl_commit(pgetl_conn *conn, pgetl_error *err);
 
 /* ROLLBACK. A no-op when no transaction is open. */
