@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 cluster for tests, benchmarks and the demo.
 #
-#   scripts/testdb.sh start STATE_DIR   create + start; prints the DSN
+#   scripts/testdb.sh start STATE_DIR [--tls CERTDIR]
+#                                       create + start; prints the DSN. With
+#                                       --tls, CERTDIR/server.crt and server.key
+#                                       are served (ssl = on) and TCP accepts
+#                                       only TLS (hostssl) connections, on
+#                                       127.0.0.1 and 127.0.0.2 (a second
+#                                       address for host-name mismatch tests)
 #   scripts/testdb.sh dsn STATE_DIR     print the DSN of a running cluster
 #   scripts/testdb.sh stop STATE_DIR    stop and delete the cluster
 #   scripts/testdb.sh restart STATE_DIR [fast|immediate]
@@ -21,7 +27,13 @@ set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 cmd=${1:-}
 state=${2:-}
-[ -n "$cmd" ] && [ -n "$state" ] || { sed -n '2,16p' "$0" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$state" ] || { sed -n '2,22p' "$0" >&2; exit 2; }
+tls_dir=
+if [ "$cmd" = start ] && [ "${3:-}" = --tls ]; then
+    [ -n "${4:-}" ] && [ -f "$4/server.crt" ] && [ -f "$4/server.key" ] \
+        || { echo "testdb: --tls CERTDIR needs CERTDIR/server.crt and server.key" >&2; exit 2; }
+    tls_dir=$(cd "$4" && pwd)
+fi
 
 as_postgres() {
     if [ "$(id -u)" = 0 ]; then
@@ -92,6 +104,27 @@ max_wal_size = 4GB
 logging_collector = off
 log_min_messages = warning
 CONF
+    if [ -n "$tls_dir" ]; then
+        # The server reads its key as its own user and wants it private.
+        install -m 600 "$tls_dir/server.key" "$d/data/server.key"
+        install -m 644 "$tls_dir/server.crt" "$d/data/server.crt"
+        if [ "$(id -u)" = 0 ]; then chown postgres: "$d/data/server.key" "$d/data/server.crt"; fi
+        cat >> "$d/data/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_min_protocol_version = 'TLSv1.2'
+listen_addresses = '127.0.0.1,127.0.0.2'
+CONF
+        # TCP only over TLS: hostssl rules, and a hostnossl reject for clarity.
+        hba=$d/data/pg_hba.conf
+        { grep -v '^host' "$hba"
+          echo 'hostssl   all all 127.0.0.1/32 scram-sha-256'
+          echo 'hostssl   all all 127.0.0.2/32 scram-sha-256'
+          echo 'hostnossl all all 127.0.0.0/8 reject'; } > "$d/pg_hba.new"
+        cat "$d/pg_hba.new" > "$hba"
+        rm -f "$d/pg_hba.new"
+    fi
     echo "$port" > "$state/port"
     echo "host=$d/sock port=$port user=postgres dbname=postgres" > "$state/dsn"
     pgctl start || { tail -20 "$d/server.log" >&2; exit 1; }
@@ -127,7 +160,7 @@ restart)
     pgctl start
     ;;
 *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,22p' "$0" >&2
     exit 2
     ;;
 esac
