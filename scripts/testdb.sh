@@ -28,6 +28,8 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 cmd=${1:-}
 state=${2:-}
 [ -n "$cmd" ] && [ -n "$state" ] || { sed -n '2,22p' "$0" >&2; exit 2; }
+# The marker records the absolute path, so any spelling of it names the cluster.
+if [ -d "$state" ]; then state=$(cd "$state" && pwd); fi
 tls_dir=
 if [ "$cmd" = start ] && [ "${3:-}" = --tls ]; then
     [ -n "${4:-}" ] && [ -f "$4/server.crt" ] && [ -f "$4/server.key" ] \
