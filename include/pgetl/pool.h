@@ -48,6 +48,33 @@ typedef struct pgetl_config {
     double connect_timeout_s;      /* per connection attempt; default 10            */
     double reconnect_timeout_s;    /* give up after failing this long; default 60   */
     const char *application_name;  /* default "pgetl"                              */
+    /*
+     * Bounds against a stalled server or network (see docs/RELIABILITY.md,
+     * "Faults"). All default to 0 (off) and are whole-connection settings.
+     *
+     * tcp_user_timeout_s: libpq's tcp_user_timeout. The kernel drops the
+     *   connection when sent data stays unacknowledged this long (including
+     *   a peer that advertises a zero window: a COPY whose bytes stop
+     *   draining). TCP only.
+     * keepalives_idle_s: turns TCP keepalives on (libpq keepalives=1,
+     *   keepalives_idle) with probes every keepalives_idle_s / 3 (at least
+     *   1 s), 3 probes: a peer that vanishes without a FIN or RST is
+     *   noticed after about twice this. TCP only.
+     * statement_timeout_s: the server's statement_timeout, set on every
+     *   connection after it opens (SET, whole milliseconds). A statement or
+     *   COPY running longer fails with SQLSTATE 57014.
+     * io_timeout_s: a client-side watchdog. A connection that has sent a
+     *   request and then sees no byte move in either direction for this long
+     *   (a server that accepts but never answers, a network that stopped
+     *   forwarding, a COPY that stopped moving) is shut down; the call
+     *   waiting on it fails with PGETL_ECONNLOST and a message naming
+     *   io_timeout_s. Checked about 10 times per bound. TCP only. Set it
+     *   above the longest time a query may take to return its first byte.
+     */
+    double tcp_user_timeout_s;
+    double keepalives_idle_s;
+    double statement_timeout_s;
+    double io_timeout_s;
 } pgetl_config;
 
 /* Fills *cfg with the defaults above. */

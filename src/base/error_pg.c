@@ -2,6 +2,7 @@
 #include "base/base.h"
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 
 /* libpq messages end with a newline; error text is one line per field. */
 static void copy_field(char *dst, size_t size, const char *src) {
@@ -13,6 +14,12 @@ static void copy_field(char *dst, size_t size, const char *src) {
     size_t n = strlen(dst);
     while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == '\r'))
         dst[--n] = '\0';
+}
+
+static _Atomic(pgetl__error_pg_note_fn) note_fn;
+
+void pgetl__error_pg_set_note(pgetl__error_pg_note_fn fn) {
+    atomic_store(&note_fn, fn);
 }
 
 pgetl_code pgetl__error_from_pg(pgetl_error *err, const PGresult *res, const PGconn *conn,
@@ -38,6 +45,20 @@ pgetl_code pgetl__error_from_pg(pgetl_error *err, const PGresult *res, const PGc
         if ((!text || !text[0]) && conn)
             text = PQerrorMessage(conn);
         copy_field(msg, sizeof msg, text && text[0] ? text : "unknown error");
+    }
+    /* A connection pgetl itself shut down (a timeout): say which bound, then libpq's words. */
+    pgetl__error_pg_note_fn fn = broken ? atomic_load(&note_fn) : NULL;
+    char why[512];
+    if (fn && fn(conn, why, sizeof why)) {
+        char both[PGETL_ERROR_MESSAGE_SIZE];
+        pgetl__strlcpy_utf8(both, why, sizeof both);
+        size_t k = strlen(both);
+        pgetl__strlcpy_utf8(both + k, " (", sizeof both - k);
+        k += strlen(both + k);
+        pgetl__strlcpy_utf8(both + k, msg, sizeof both - k);
+        k += strlen(both + k);
+        pgetl__strlcpy_utf8(both + k, ")", sizeof both - k);
+        memcpy(msg, both, sizeof msg);
     }
     /* Joined piece by piece so a long message is cut at a UTF-8 boundary. */
     size_t used = 0;

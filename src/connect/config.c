@@ -72,7 +72,14 @@ pgetl_code pgetl_config_validate(const pgetl_config *cfg, pgetl_error *err) {
         (rc = check_seconds("leak_threshold_s", cfg->leak_threshold_s, PGETL_TIMEOUT_MAX_S,
                             err)) ||
         (rc = check_seconds("max_lifetime_s", cfg->max_lifetime_s, PGETL_LIFETIME_MAX_S, err)) ||
-        (rc = check_seconds("max_idle_s", cfg->max_idle_s, PGETL_LIFETIME_MAX_S, err)))
+        (rc = check_seconds("max_idle_s", cfg->max_idle_s, PGETL_LIFETIME_MAX_S, err)) ||
+        (rc = check_seconds("tcp_user_timeout_s", cfg->tcp_user_timeout_s, PGETL_TIMEOUT_MAX_S,
+                            err)) ||
+        (rc = check_seconds("keepalives_idle_s", cfg->keepalives_idle_s, PGETL_TIMEOUT_MAX_S,
+                            err)) ||
+        (rc = check_seconds("statement_timeout_s", cfg->statement_timeout_s,
+                            PGETL_TIMEOUT_MAX_S, err)) ||
+        (rc = check_seconds("io_timeout_s", cfg->io_timeout_s, PGETL_TIMEOUT_MAX_S, err)))
         return rc;
     if (cfg->application_name && strlen(cfg->application_name) >= 64)
         return pgetl_error_set(err, PGETL_ECONFIG,
@@ -304,13 +311,53 @@ static void redact(const char *dsn, out_t *o) {
         redact_kv(dsn, o);
 }
 
+/* First case-insensitive "password" in s, or NULL. */
+static const char *find_password_word(const char *s) {
+    for (const char *p = s; *p; p++)
+        if (strncasecmp(p, "password", 8) == 0)
+            return p;
+    return NULL;
+}
+
+/*
+ * A key=value DSN that libpq cannot parse has no trustworthy token
+ * boundaries (an unterminated quote swallows "password=..." into another
+ * value), so everything from the first "password" on is treated as secret.
+ */
+static const char *unparsable_secret_start(const char *dsn) {
+    if (is_uri(dsn))
+        return NULL;
+    const char *word = find_password_word(dsn);
+    if (!word)
+        return NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    if (opts) {
+        PQconninfoFree(opts);
+        return NULL;
+    }
+    return word;
+}
+
 char *pgetl_dsn_redact(const char *dsn, char *buf, size_t size) {
     if (!buf || size == 0)
         return buf;
     out_t o = {.buf = buf, .size = size};
     buf[0] = '\0';
-    if (dsn)
+    if (!dsn)
+        return buf;
+    const char *cut = unparsable_secret_start(dsn);
+    if (!cut) {
         redact(dsn, &o);
+        return buf;
+    }
+    size_t keep = (size_t)(cut - dsn);
+    char *prefix = pgetl__strndup(dsn, keep);
+    if (prefix) {
+        redact(prefix, &o);
+        pgetl__free(prefix);
+    }
+    out_put(&o, cut, 8);
+    out_put(&o, MASK, strlen(MASK));
     return buf;
 }
 
@@ -324,7 +371,7 @@ char *pgetl__dsn_scrub(const char *dsn, const char *text, char *buf, size_t size
     if (dsn)
         redact(dsn, &secrets);
     out_t o = {.buf = buf, .size = size};
-    if (secrets.too_many) {
+    if (secrets.too_many || (dsn && unparsable_secret_start(dsn))) {
         out_put(&o, "(message withheld: it may contain a password)", 45);
         return buf;
     }

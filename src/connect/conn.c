@@ -6,23 +6,33 @@
 
 #include <stdio.h>
 
+/* Whole seconds, rounded up, at least `min` (libpq's keepalive keywords take seconds). */
+static void fmt_secs(char *buf, size_t size, double s, int min) {
+    int secs = (int)s;
+    if (secs < s)
+        secs++;
+    snprintf(buf, size, "%d", secs < min ? min : secs);
+}
+
 pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **pg_out,
                             pgetl_error *err) {
     *pg_out = NULL;
-    char timeout[32] = "";
-    if (cfg && cfg->connect_timeout_s > 0) {
-        /* libpq takes whole seconds and treats 1 as 2; round up, at least 2. */
-        int secs = (int)cfg->connect_timeout_s;
-        if (secs < cfg->connect_timeout_s)
-            secs++;
-        snprintf(timeout, sizeof timeout, "%d", secs < 2 ? 2 : secs);
+    /* libpq takes whole seconds and treats 1 as 2; round up, at least 2. */
+    char timeout[32] = "", user_to[32] = "", ka_idle[32] = "", ka_intvl[32] = "";
+    if (cfg && cfg->connect_timeout_s > 0)
+        fmt_secs(timeout, sizeof timeout, cfg->connect_timeout_s, 2);
+    if (cfg && cfg->tcp_user_timeout_s > 0)
+        snprintf(user_to, sizeof user_to, "%.0f", cfg->tcp_user_timeout_s * 1000.0);
+    if (cfg && cfg->keepalives_idle_s > 0) {
+        fmt_secs(ka_idle, sizeof ka_idle, cfg->keepalives_idle_s, 1);
+        fmt_secs(ka_intvl, sizeof ka_intvl, cfg->keepalives_idle_s / 3, 1);
     }
     const char *app = cfg && cfg->application_name ? cfg->application_name : "pgetl";
     /* expand_dbname: the DSN itself may be a URI or key=value string. Later
      * keywords do not override what the DSN sets, because they come as
      * fallbacks (fallback_application_name) or only when set. */
-    const char *keys[4];
-    const char *vals[4];
+    const char *keys[10];
+    const char *vals[10];
     int n = 0;
     keys[n] = "dbname";
     vals[n++] = dsn ? dsn : "";
@@ -32,6 +42,20 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
         keys[n] = "connect_timeout";
         vals[n++] = timeout;
     }
+    if (user_to[0]) {
+        keys[n] = "tcp_user_timeout";
+        vals[n++] = user_to;
+    }
+    if (ka_idle[0]) {
+        keys[n] = "keepalives";
+        vals[n++] = "1";
+        keys[n] = "keepalives_idle";
+        vals[n++] = ka_idle;
+        keys[n] = "keepalives_interval";
+        vals[n++] = ka_intvl;
+        keys[n] = "keepalives_count";
+        vals[n++] = "3";
+    }
     keys[n] = NULL;
     vals[n] = NULL;
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
@@ -39,10 +63,35 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
         return pgetl__error_oom(err, "connect");
     if (PQstatus(pg) != CONNECTION_OK) {
         pgetl__error_from_pg(err, NULL, pg, "could not connect");
-        if (err)
+        if (err) {
             err->code = PGETL_ECONNECT;
+            /* libpq says only "timeout expired": name the bound that expired. */
+            if (timeout[0] && strstr(err->message, "timeout expired"))
+                pgetl_error_prefix(err, "connect_timeout_s (%g s, libpq rounds to %s s): ",
+                                   cfg->connect_timeout_s, timeout);
+        }
         PQfinish(pg);
         return PGETL_ECONNECT;
+    }
+    if (cfg)
+        pgetl__conn_watch(pg, cfg->io_timeout_s);
+    if (cfg && cfg->statement_timeout_s > 0) {
+        char sql[64];
+        double ms = cfg->statement_timeout_s * 1000.0;
+        snprintf(sql, sizeof sql, "SET statement_timeout = %.0f", ms < 1 ? 1.0 : ms);
+        PGresult *res = PQexec(pg, sql);
+        pgetl_code rc = PGETL_OK;
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = pgetl__error_from_pg(err, res, pg, "could not set statement_timeout");
+            if (err)
+                err->code = PGETL_ECONNECT;
+            rc = PGETL_ECONNECT;
+        }
+        PQclear(res);
+        if (rc != PGETL_OK) {
+            pgetl__conn_finish(pg);
+            return rc;
+        }
     }
     *pg_out = pg;
     return PGETL_OK;
@@ -103,7 +152,7 @@ void pgetl_conn_close(pgetl_conn *conn) {
         return;
     }
     pgetl__conn_run_detach(conn);
-    PQfinish(conn->pg);
+    pgetl__conn_finish(conn->pg);
     pgetl__free(conn);
 }
 

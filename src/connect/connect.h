@@ -32,6 +32,15 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
                             pgetl_error *err);
 
 /*
+ * io_timeout_s (iowatch.c): starts watching a TCP connection for a stall
+ * (nothing moved for io_timeout_s while a request is outstanding); a no-op
+ * for 0 or a Unix socket. Every PGconn pgetl opens is closed with
+ * pgetl__conn_finish(), which stops watching it and PQfinish()es it.
+ */
+void pgetl__conn_watch(const PGconn *pg, double io_timeout_s);
+void pgetl__conn_finish(PGconn *pg);
+
+/*
  * Logs a server NOTICE/WARNING (a PQnoticeReceiver's result) as a structured
  * `server_notice` line. Returns true when its severity is FATAL or PANIC
  * (the server is about to close the connection).

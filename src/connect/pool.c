@@ -210,7 +210,7 @@ static pgetl_code open_initial(pgetl_pool *pool, pgetl_error *err) {
 static void close_all_idle(pgetl_pool *pool) {
     while (pool->n_idle > 0) {
         pgetl_pool_slot *s = pool->idle[--pool->n_idle];
-        PQfinish(pgetl__pool_slot_clear(pool, s));
+        pgetl__conn_finish(pgetl__pool_slot_clear(pool, s));
     }
 }
 

@@ -190,7 +190,7 @@ again:
         pool->n_out--;
         PGconn *pg = pgetl__pool_slot_clear(pool, s);
         pthread_mutex_unlock(&pool->mu);
-        PQfinish(pg);
+        pgetl__conn_finish(pg);
         if (!retire)
             pgetl__pool_log(
                 PGETL_LOG_INFO, "pool_conn_lost",

@@ -37,7 +37,7 @@ static void close_slot_locked(pgetl_pool *pool, pgetl_pool_slot *s, int idle_ind
     pool->n_idle--;
     /* PQfinish under the lock: it only writes a Terminate message to a socket
      * buffer and closes the socket, which does not block. */
-    PQfinish(pgetl__pool_slot_clear(pool, s));
+    pgetl__conn_finish(pgetl__pool_slot_clear(pool, s));
     pgetl_logline l;
     if (pgetl__log_begin(&l, PGETL_LOG_DEBUG, "pool_conn_retired")) {
         pgetl__log_str(&l, "reason", why);
@@ -177,7 +177,7 @@ static void on_opened(pgetl_pool *pool, pgetl_pool_slot *s, PGconn *pg, uint32_t
     pool->want_conn = false;
     if (pool->closed || gen != pool->dsn_gen) {
         /* Closed, or the DSN rotated while we connected: not usable. */
-        PQfinish(pgetl__pool_slot_clear(pool, s));
+        pgetl__conn_finish(pgetl__pool_slot_clear(pool, s));
         return;
     }
     /* Posting under mu is fine here: this thread is not on the hot path. */

@@ -79,7 +79,7 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
         pool->freeing = true;
     pthread_mutex_unlock(&pool->mu);
     pgetl__pool_wake(w);
-    PQfinish(dead);
+    pgetl__conn_finish(dead);
     if (free_now)
         pgetl__pool_free(pool);
 }

@@ -1,0 +1,163 @@
+/*
+ * The io_timeout_s watchdog: bounds how long a call can wait on a server or
+ * network that stopped answering.
+ *
+ * pgetl drives libpq in blocking mode, and libpq's blocking waits have no
+ * deadline. Rather than wrap every wait, one thread watches every TCP
+ * connection opened with io_timeout_s > 0 through the kernel's TCP_INFO: a
+ * connection whose last sent byte is newer than its last received byte has
+ * a request outstanding, and when no byte has moved in either direction for
+ * io_timeout_s it is stalled. The watchdog then shuts the socket down, which
+ * wakes libpq's wait with an error; pgetl__error_from_pg() asks us for the
+ * reason so the caller's message names the bound.
+ *
+ * The watchdog holds its own dup() of each socket, so it can never shut down
+ * a descriptor number that libpq closed and the process reused; the entry
+ * (and the dup) goes away in pgetl__conn_finish(). An idle connection (the
+ * last thing that moved was the server's answer) is never touched. A Unix
+ * socket has no TCP_INFO and is not watched.
+ */
+#include "connect/connect.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct watch {
+    struct watch *next;
+    const PGconn *pg;
+    int fd;            /* our dup of libpq's socket                      */
+    uint32_t limit_ms; /* io_timeout_s                                   */
+    bool fired;
+    uint32_t idle_ms;  /* how long nothing had moved when it fired        */
+} watch;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static watch *head;
+static bool running;
+
+/* One pass: returns the next sleep in ms (a tenth of the smallest bound). */
+static uint32_t scan(void) {
+    uint32_t tick = 1000;
+    for (watch *w = head; w; w = w->next) {
+        if (w->limit_ms / 10 < tick)
+            tick = w->limit_ms / 10;
+        if (w->fired)
+            continue;
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (getsockopt(w->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_state != 1)
+            continue; /* not an established TCP connection */
+        bool outstanding = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv;
+        if (outstanding && ti.tcpi_last_data_sent >= w->limit_ms) {
+            w->fired = true;
+            w->idle_ms = ti.tcpi_last_data_sent;
+            shutdown(w->fd, SHUT_RDWR);
+            pgetl_logline l;
+            if (pgetl__log_begin(&l, PGETL_LOG_WARN, "io_timeout")) {
+                pgetl__log_int(&l, "limit_ms", w->limit_ms);
+                pgetl__log_int(&l, "idle_ms", w->idle_ms);
+                pgetl__log_end(&l);
+            }
+        }
+    }
+    return tick < 20 ? 20 : tick;
+}
+
+static void *watch_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    while (head) {
+        uint32_t ms = scan();
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&cv, &mu, &ts);
+    }
+    running = false;
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static const char *note(const struct pg_conn *pg, char *buf, size_t size) {
+    const char *out = NULL;
+    pthread_mutex_lock(&mu);
+    for (watch *w = head; w; w = w->next) {
+        if (w->pg == pg && w->fired) {
+            snprintf(buf, size,
+                     "io_timeout_s (%.1f s) expired: the server sent nothing and took nothing "
+                     "for %.1f s while a request was outstanding; the connection was closed",
+                     w->limit_ms / 1000.0, w->idle_ms / 1000.0);
+            out = buf;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return out;
+}
+
+void pgetl__conn_watch(const PGconn *pg, double io_timeout_s) {
+    if (!pg || io_timeout_s <= 0 || PQsocket(pg) < 0)
+        return;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(PQsocket(pg), IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return; /* a Unix socket */
+    watch *w = pgetl__calloc(1, sizeof *w);
+    if (!w)
+        return;
+    w->fd = fcntl(PQsocket(pg), F_DUPFD_CLOEXEC, 0);
+    if (w->fd < 0) {
+        pgetl__free(w);
+        return;
+    }
+    double ms = io_timeout_s * 1000.0;
+    w->limit_ms = ms > 86400000.0 ? 86400000u : (uint32_t)(ms < 1 ? 1 : ms);
+    w->pg = pg;
+    pgetl__error_pg_set_note(note);
+    pthread_mutex_lock(&mu);
+    w->next = head;
+    head = w;
+    if (!running) {
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        running = pthread_create(&t, &a, watch_main, NULL) == 0;
+        pthread_attr_destroy(&a);
+    } else {
+        pthread_cond_signal(&cv);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void pgetl__conn_finish(PGconn *pg) {
+    if (!pg)
+        return;
+    watch *gone = NULL;
+    pthread_mutex_lock(&mu);
+    for (watch **p = &head; *p; p = &(*p)->next) {
+        if ((*p)->pg == pg) {
+            gone = *p;
+            *p = gone->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    PQfinish(pg);
+    if (gone) {
+        close(gone->fd);
+        pgetl__free(gone);
+    }
+}
