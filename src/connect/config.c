@@ -338,6 +338,27 @@ static const char *unparsable_secret_start(const char *dsn) {
     return word;
 }
 
+/*
+ * A URI whose password holds '/', '?' or '#' (not percent-encoded) is split
+ * by libpq at that character, and pieces of the password come back in its
+ * messages as a port or database name.
+ */
+static bool uri_password_splits(const char *dsn) {
+    if (!is_uri(dsn))
+        return false;
+    const char *p = strstr(dsn, "://") + 3;
+    const char *at = strrchr(p, '@');
+    if (!at)
+        return false;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon)
+        return false;
+    for (const char *q = colon + 1; q < at; q++)
+        if (*q == '/' || *q == '?' || *q == '#')
+            return true;
+    return false;
+}
+
 char *pgetl_dsn_redact(const char *dsn, char *buf, size_t size) {
     if (!buf || size == 0)
         return buf;
@@ -373,6 +394,12 @@ char *pgetl__dsn_scrub(const char *dsn, const char *text, char *buf, size_t size
     out_t o = {.buf = buf, .size = size};
     if (secrets.too_many || (dsn && unparsable_secret_start(dsn))) {
         out_put(&o, "(message withheld: it may contain a password)", 45);
+        return buf;
+    }
+    if (dsn && uri_password_splits(dsn)) {
+        static const char why[] = "(message withheld: the URI's password holds '/', '?' or '#'; "
+                                  "percent-encode them, e.g. %2F)";
+        out_put(&o, why, sizeof why - 1);
         return buf;
     }
     for (const char *p = text; *p;) {

@@ -62,9 +62,12 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
     if (!pg)
         return pgetl__error_oom(err, "connect");
     if (PQstatus(pg) != CONNECTION_OK) {
-        pgetl__error_from_pg(err, NULL, pg, "could not connect");
+        pgetl__error_from_pg(err, NULL, pg, NULL);
         if (err) {
-            err->code = PGETL_ECONNECT;
+            /* libpq may echo pieces of a malformed DSN; mask its secrets. */
+            char clean[PGETL_ERROR_MESSAGE_SIZE];
+            pgetl__dsn_scrub(dsn, err->message, clean, sizeof clean);
+            pgetl_error_set(err, PGETL_ECONNECT, "could not connect: %s", clean);
             /* libpq says only "timeout expired": name the bound that expired. */
             if (timeout[0] && strstr(err->message, "timeout expired"))
                 pgetl_error_prefix(err, "connect_timeout_s (%g s, libpq rounds to %s s): ",

@@ -67,6 +67,22 @@ expect_rc 1
 expect_contains "$ERR" "invalid DSN"
 expect_not_contains "$ERR" "unterminated-secret" "bad DSN message"
 
+# An unterminated quote swallows "password=..." into another value: the
+# tokens can't be trusted, so everything from "password" on is masked.
+run "$PGETL" check --dsn "host='x password=SWALLOWED-secret"
+expect_rc 1
+expect_contains "$ERR" "invalid DSN"
+expect_not_contains "$ERR" "SWALLOWED-secret" "unterminated-quote message"
+expect_not_contains "$ERR" "SWALLOWED" "unterminated-quote message"
+
+# A URI password with an unescaped '/' is split by libpq, which then reports a
+# piece of it as the port: the message is withheld, with the fix named.
+run "$PGETL" check --dsn "postgresql://pgetl_pw:SPLIT/secret@127.0.0.1:$PORT/postgres"
+expect_rc 1
+expect_contains "$ERR" "percent-encode"
+expect_not_contains "$ERR" "SPLIT" "split-password message"
+expect_not_contains "$ERR" "secret@" "split-password message"
+
 # Nobody listening.
 run "$PGETL" check --dsn "host=127.0.0.1 port=1 connect_timeout=2 user=x"
 expect_rc 1
