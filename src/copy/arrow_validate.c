@@ -75,6 +75,15 @@ static pgetl_code check_header(const struct ArrowArray *a, int64_t start, int64_
     return PGETL_OK;
 }
 
+/*
+ * The bitmap the encoders will honour: pgetl__arrow_col_bind ignores it when
+ * null_count is 0 (it may then be garbage), so a value it marks null is still
+ * read and must be checked like any other (found by fuzz/fuzz_arrow_import.c).
+ */
+static const uint8_t *validity_used(const struct ArrowArray *a) {
+    return a->n_buffers > 0 && a->null_count != 0 ? a->buffers[0] : NULL;
+}
+
 /* Offsets [p, p + count] non-decreasing and non-negative; returns first/last. */
 #define CHECK_OFFSETS(T)                                                                           \
     static pgetl_code check_offsets_##T(const T *o, int64_t p, int64_t count, const char *what,    \
@@ -122,7 +131,7 @@ static pgetl_code check_views(const struct ArrowArray *a, int64_t start, int64_t
     if (count == 0)
         return PGETL_OK;
     const uint8_t *views = a->buffers[1];
-    const uint8_t *validity = a->buffers[0];
+    const uint8_t *validity = validity_used(a);
     if (!views)
         return bad(err, what, "views buffer is NULL with %lld elements", (long long)count);
     for (int64_t i = start; i < start + count; i++) {
@@ -154,7 +163,7 @@ static pgetl_code check_views(const struct ArrowArray *a, int64_t start, int64_t
     static pgetl_code check_indices_##T(const struct ArrowArray *a, int64_t start, int64_t count,  \
                                         int64_t dlen, const char *what, pgetl_error *err) {        \
         const T *ix = a->buffers[1];                                                               \
-        const uint8_t *validity = a->buffers[0];                                                   \
+        const uint8_t *validity = validity_used(a);                                                \
         for (int64_t i = start; i < start + count; i++) {                                          \
             int64_t p = a->offset + i;                                                             \
             if (validity && !((validity[p >> 3] >> (p & 7)) & 1))                                  \
