@@ -22,8 +22,8 @@ static void make_dsns(void) {
     snprintf(kv_dsn, sizeof kv_dsn,
              "host=127.0.0.1 port=%d user=pgetl_pw password=" RIGHT " dbname=pgetl_%s", port,
              PGETL_TEST_NAME);
-    snprintf(uri_dsn, sizeof uri_dsn, "postgresql://pgetl_pw:" RIGHT "@127.0.0.1:%d/pgetl_%s",
-             port, PGETL_TEST_NAME);
+    snprintf(uri_dsn, sizeof uri_dsn, "postgresql://pgetl_pw:" RIGHT "@127.0.0.1:%d/pgetl_%s", port,
+             PGETL_TEST_NAME);
     snprintf(wrong_kv, sizeof wrong_kv,
              "host=127.0.0.1 port=%d user=pgetl_pw password=" WRONG " dbname=pgetl_%s", port,
              PGETL_TEST_NAME);
