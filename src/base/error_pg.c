@@ -25,7 +25,12 @@ void pgetl__error_pg_set_note(pgetl__error_pg_note_fn fn) {
 pgetl_code pgetl__error_from_pg(pgetl_error *err, const PGresult *res, const PGconn *conn,
                                 const char *what) {
     bool broken = conn && PQstatus(conn) == CONNECTION_BAD;
-    pgetl_code code = broken ? PGETL_ECONNLOST : PGETL_ESERVER;
+    /* A FATAL or PANIC error ends the session: the server closes the
+     * connection right after it (pg_terminate_backend, shutdown, crash),
+     * though libpq may hand the result over before it notices the close. */
+    const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+    bool fatal = sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
+    pgetl_code code = broken || fatal ? PGETL_ECONNLOST : PGETL_ESERVER;
     if (!err)
         return code;
     pgetl_error_init(err);
