@@ -14,6 +14,8 @@ packages=(
     python3 python3-psycopg-pool               # pool benchmark's peer
     time                                       # peak RSS in benchmarks
     util-linux                                 # runuser: the server refuses root
+    openssl                                    # TLS test: CA and server certificates
+    valgrind                                   # memcheck of the CLI (test_cli_valgrind)
 )
 
 missing=()
