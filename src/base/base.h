@@ -97,12 +97,13 @@ pgetl_code pgetl__error_from_pg(pgetl_error *err, const struct pg_result *res,
                                 const struct pg_conn *conn, const char *what);
 
 /*
- * A hook the connect layer installs (iowatch.c): for a broken connection it
- * may explain why pgetl closed it ("io_timeout_s (2.0 s) expired: ..."),
+ * A hook the connect layer installs (iowatch.c): for a broken connection
+ * (and libpq's text about it) it may name the bound that ended it ("io_timeout_s (2.0 s) expired: ..."),
  * writing into buf and returning it, else NULL. pgetl__error_from_pg leads
  * the message with that reason. Safe to call from any thread, any time.
  */
-typedef const char *(*pgetl__error_pg_note_fn)(const struct pg_conn *conn, char *buf, size_t size);
+typedef const char *(*pgetl__error_pg_note_fn)(const struct pg_conn *conn, const char *text,
+                                               char *buf, size_t size);
 void pgetl__error_pg_set_note(pgetl__error_pg_note_fn fn);
 
 /* ---- logging (log.c) ----------------------------------------------------- */

@@ -54,7 +54,7 @@ pgetl_code pgetl__error_from_pg(pgetl_error *err, const PGresult *res, const PGc
     /* A connection pgetl itself shut down (a timeout): say which bound, then libpq's words. */
     pgetl__error_pg_note_fn fn = broken ? atomic_load(&note_fn) : NULL;
     char why[512];
-    if (fn && fn(conn, why, sizeof why)) {
+    if (fn && fn(conn, msg, why, sizeof why)) {
         char both[PGETL_ERROR_MESSAGE_SIZE];
         pgetl__strlcpy_utf8(both, why, sizeof both);
         size_t k = strlen(both);

@@ -77,7 +77,7 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
         return PGETL_ECONNECT;
     }
     if (cfg)
-        pgetl__conn_watch(pg, cfg->io_timeout_s);
+        pgetl__conn_watch(pg, cfg);
     if (cfg && cfg->statement_timeout_s > 0) {
         char sql[64];
         double ms = cfg->statement_timeout_s * 1000.0;

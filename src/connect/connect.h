@@ -33,12 +33,30 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
 
 /*
  * io_timeout_s (iowatch.c): starts watching a TCP connection for a stall
- * (nothing moved for io_timeout_s while a request is outstanding); a no-op
- * for 0 or a Unix socket. Every PGconn pgetl opens is closed with
+ * (nothing moved for io_timeout_s while a request is outstanding), and
+ * remembers its TCP bounds so a kernel timeout's message can name them; a
+ * no-op when none is set or for a Unix socket. Every PGconn pgetl opens is closed with
  * pgetl__conn_finish(), which stops watching it and PQfinish()es it.
  */
-void pgetl__conn_watch(const PGconn *pg, double io_timeout_s);
+void pgetl__conn_watch(const PGconn *pg, const pgetl_config *cfg);
 void pgetl__conn_finish(PGconn *pg);
+
+/*
+ * PQgetCopyData(pg, buf, 0) (blocking) for COPY TO STDOUT readers: while it
+ * waits, a watched connection counts as awaiting the server, so a stream
+ * that stops mid-way is bounded by io_timeout_s too.
+ */
+int pgetl__conn_get_copy_data(PGconn *pg, char **buf);
+
+/*
+ * Brackets a blocking libpq call that waits on the server (sending COPY
+ * data, ending a COPY and reading its result): while inside, a watched
+ * connection where nothing moves for io_timeout_s is shut down, even when
+ * the last thing that arrived came after the last thing sent (a server
+ * error mid-COPY). Cheap when no connection is watched.
+ */
+void pgetl__conn_wait_begin(const PGconn *pg);
+void pgetl__conn_wait_end(const PGconn *pg);
 
 /*
  * Logs a server NOTICE/WARNING (a PQnoticeReceiver's result) as a structured

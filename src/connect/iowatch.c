@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -32,8 +33,10 @@ typedef struct watch {
     struct watch *next;
     const PGconn *pg;
     int fd;            /* our dup of libpq's socket                      */
-    uint32_t limit_ms; /* io_timeout_s                                   */
+    uint32_t limit_ms; /* io_timeout_s; 0: only named in messages         */
+    double user_timeout_s, keepalives_idle_s; /* for naming the kernel's bound */
     bool fired;
+    bool awaiting;     /* blocked reading COPY data (pgetl__conn_get_copy_data) */
     uint32_t idle_ms;  /* how long nothing had moved when it fired        */
 } watch;
 
@@ -41,23 +44,28 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static watch *head;
 static bool running;
+static atomic_int nwatched; /* lets unwatched programs skip the lock entirely */
 
 /* One pass: returns the next sleep in ms (a tenth of the smallest bound). */
 static uint32_t scan(void) {
     uint32_t tick = 1000;
     for (watch *w = head; w; w = w->next) {
+        if (w->limit_ms == 0 || w->fired)
+            continue;
         if (w->limit_ms / 10 < tick)
             tick = w->limit_ms / 10;
-        if (w->fired)
-            continue;
         struct tcp_info ti;
         socklen_t len = sizeof ti;
         if (getsockopt(w->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_state != 1)
             continue; /* not an established TCP connection */
-        bool outstanding = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv;
-        if (outstanding && ti.tcpi_last_data_sent >= w->limit_ms) {
+        /* A request is outstanding when pgetl sent after it last received, or
+         * is blocked reading a COPY stream that stopped mid-way. */
+        bool outstanding = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv || w->awaiting;
+        uint32_t idle = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv ? ti.tcpi_last_data_sent
+                                                                      : ti.tcpi_last_data_recv;
+        if (outstanding && idle >= w->limit_ms) {
             w->fired = true;
-            w->idle_ms = ti.tcpi_last_data_sent;
+            w->idle_ms = idle;
             shutdown(w->fd, SHUT_RDWR);
             pgetl_logline l;
             if (pgetl__log_begin(&l, PGETL_LOG_WARN, "io_timeout")) {
@@ -90,26 +98,64 @@ static void *watch_main(void *arg) {
     return NULL;
 }
 
-static const char *note(const struct pg_conn *pg, char *buf, size_t size) {
+/*
+ * Whether the kernel closed the socket itself after unanswered probes or
+ * retransmissions (libpq often reports that as "server closed the
+ * connection unexpectedly"): closed, never shut down by us, with probes or
+ * retransmits outstanding at the end.
+ */
+static bool kernel_gave_up(int fd) {
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return false;
+    return ti.tcpi_state == 7 /* TCP_CLOSE */ &&
+           (ti.tcpi_probes > 0 || ti.tcpi_retransmits > 0 || ti.tcpi_backoff > 0);
+}
+
+static const char *note(const struct pg_conn *pg, const char *text, char *buf, size_t size) {
     const char *out = NULL;
     pthread_mutex_lock(&mu);
     for (watch *w = head; w; w = w->next) {
-        if (w->pg == pg && w->fired) {
+        if (w->pg != pg)
+            continue;
+        if (w->fired) {
             snprintf(buf, size,
                      "io_timeout_s (%.1f s) expired: the server sent nothing and took nothing "
                      "for %.1f s while a request was outstanding; the connection was closed",
                      w->limit_ms / 1000.0, w->idle_ms / 1000.0);
             out = buf;
-            break;
+        } else if ((w->user_timeout_s > 0 || w->keepalives_idle_s > 0) &&
+                   ((text && strstr(text, "timed out")) || kernel_gave_up(w->fd))) {
+            /* ETIMEDOUT from the kernel: one of the TCP bounds gave up. */
+            if (w->user_timeout_s > 0 && w->keepalives_idle_s > 0)
+                snprintf(buf, size,
+                         "tcp_user_timeout_s (%g s) or keepalives_idle_s (%g s) expired: the "
+                         "kernel dropped the connection",
+                         w->user_timeout_s, w->keepalives_idle_s);
+            else if (w->user_timeout_s > 0)
+                snprintf(buf, size,
+                         "tcp_user_timeout_s (%g s) expired: sent data stayed unacknowledged "
+                         "and the kernel dropped the connection",
+                         w->user_timeout_s);
+            else
+                snprintf(buf, size,
+                         "keepalives_idle_s (%g s) expired: keepalive probes went unanswered "
+                         "and the kernel dropped the connection",
+                         w->keepalives_idle_s);
+            out = buf;
         }
+        break;
     }
     pthread_mutex_unlock(&mu);
     return out;
 }
 
-void pgetl__conn_watch(const PGconn *pg, double io_timeout_s) {
-    if (!pg || io_timeout_s <= 0 || PQsocket(pg) < 0)
+void pgetl__conn_watch(const PGconn *pg, const pgetl_config *cfg) {
+    if (!pg || !cfg || PQsocket(pg) < 0 ||
+        (cfg->io_timeout_s <= 0 && cfg->tcp_user_timeout_s <= 0 && cfg->keepalives_idle_s <= 0))
         return;
+    double io_timeout_s = cfg->io_timeout_s;
     struct tcp_info ti;
     socklen_t len = sizeof ti;
     if (getsockopt(PQsocket(pg), IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
@@ -123,12 +169,15 @@ void pgetl__conn_watch(const PGconn *pg, double io_timeout_s) {
         return;
     }
     double ms = io_timeout_s * 1000.0;
-    w->limit_ms = ms > 86400000.0 ? 86400000u : (uint32_t)(ms < 1 ? 1 : ms);
+    w->limit_ms = io_timeout_s <= 0 ? 0 : ms > 86400000.0 ? 86400000u : (uint32_t)(ms < 1 ? 1 : ms);
+    w->user_timeout_s = cfg->tcp_user_timeout_s;
+    w->keepalives_idle_s = cfg->keepalives_idle_s;
     w->pg = pg;
     pgetl__error_pg_set_note(note);
     pthread_mutex_lock(&mu);
     w->next = head;
     head = w;
+    atomic_fetch_add(&nwatched, 1);
     if (!running) {
         pthread_t t;
         pthread_attr_t a;
@@ -151,6 +200,7 @@ void pgetl__conn_finish(PGconn *pg) {
         if ((*p)->pg == pg) {
             gone = *p;
             *p = gone->next;
+            atomic_fetch_sub(&nwatched, 1);
             break;
         }
     }
@@ -160,4 +210,35 @@ void pgetl__conn_finish(PGconn *pg) {
         close(gone->fd);
         pgetl__free(gone);
     }
+}
+
+static void set_awaiting(const PGconn *pg, bool on) {
+    pthread_mutex_lock(&mu);
+    for (watch *w = head; w; w = w->next)
+        if (w->pg == pg)
+            w->awaiting = on;
+    pthread_mutex_unlock(&mu);
+}
+
+void pgetl__conn_wait_begin(const PGconn *pg) {
+    if (atomic_load(&nwatched) != 0)
+        set_awaiting(pg, true);
+}
+
+void pgetl__conn_wait_end(const PGconn *pg) {
+    if (atomic_load(&nwatched) != 0)
+        set_awaiting(pg, false);
+}
+
+int pgetl__conn_get_copy_data(PGconn *pg, char **buf) {
+    if (atomic_load(&nwatched) == 0)
+        return PQgetCopyData(pg, buf, 0);
+    /* Only a wait that would block needs the watchdog's attention. */
+    int n = PQgetCopyData(pg, buf, 1);
+    if (n != 0)
+        return n;
+    set_awaiting(pg, true);
+    n = PQgetCopyData(pg, buf, 0);
+    set_awaiting(pg, false);
+    return n;
 }

@@ -52,6 +52,7 @@ static void drain(pgetl_copy *c, const char *reason) {
     if (!c->in_copy)
         return;
     c->in_copy = false;
+    pgetl__conn_wait_begin(c->pg);
     PQputCopyEnd(c->pg, reason);
     PGresult *res;
     int again = 0;
@@ -65,6 +66,7 @@ static void drain(pgetl_copy *c, const char *reason) {
         if (st == PGRES_COPY_OUT)
             break;
     }
+    pgetl__conn_wait_end(c->pg);
 }
 
 pgetl_code pgetl__copy_fail(pgetl_copy *c, const pgetl_error *err) {
@@ -88,7 +90,10 @@ static pgetl_code fail_msg(pgetl_copy *c, pgetl_error *err, pgetl_code code, con
 pgetl_code pgetl__copy_send(pgetl_copy *c, const char *data, size_t len, pgetl_error *err) {
     while (len > 0) {
         size_t n = len < MAX_PUT ? len : MAX_PUT;
-        if (PQputCopyData(c->pg, data, (int)n) != 1) {
+        pgetl__conn_wait_begin(c->pg);
+        int put = PQputCopyData(c->pg, data, (int)n);
+        pgetl__conn_wait_end(c->pg);
+        if (put != 1) {
             char what[sizeof c->info->quoted + 32];
             snprintf(what, sizeof what, "COPY %s: sending data", c->info->quoted);
             return pgetl__error_from_pg(err, NULL, c->pg, what);
@@ -167,6 +172,7 @@ void pgetl__copy_finish(pgetl_copy *c, pgetl__copy_outcome *o) {
     o->column[0] = '\0';
     pgetl_error_init(&o->err);
     c->in_copy = false;
+    pgetl__conn_wait_begin(c->pg);
     PQputCopyEnd(c->pg, NULL);
     PGresult *first = NULL, *res;
     int again = 0;
@@ -185,6 +191,7 @@ void pgetl__copy_finish(pgetl_copy *c, pgetl__copy_outcome *o) {
         if (st == PGRES_COPY_OUT)
             break;
     }
+    pgetl__conn_wait_end(c->pg);
     if (first && PQresultStatus(first) == PGRES_COMMAND_OK) {
         o->tuples = strtoll(PQcmdTuples(first), NULL, 10);
     } else {

@@ -154,7 +154,7 @@ static int next_row_copy(qa_stream *s) {
             s->chunk = NULL;
         }
         char *buf = NULL;
-        int n = PQgetCopyData(s->pg, &buf, 0);
+        int n = pgetl__conn_get_copy_data(s->pg, &buf);
         if (n > 0) {
             s->chunk = buf;
             if (pgetl__copyout_push(&s->parser, buf, (size_t)n, &err) != PGETL_OK)

@@ -263,7 +263,7 @@ pgetl_code pgetl_export_fd(pgetl_conn *conn, const pgetl_export_options *opts, i
 
     for (;;) {
         char *row = NULL;
-        int n = PQgetCopyData(pg, &row, 0);
+        int n = pgetl__conn_get_copy_data(pg, &row);
         if (n == -1)
             break;
         if (n < 0) {

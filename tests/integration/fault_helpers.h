@@ -256,6 +256,10 @@ static inline void fh_arrow_stream(struct ArrowArrayStream *st) {
                  "FROM generate_series(1, 100000) g " \
                  "WHERE g % 10000 <> 0 OR pg_sleep(0.03)::text = ''"
 
+/* The query the reading paths run (tests may point it elsewhere). */
+static const char *fh_query = FH_QUERY;
+static int64_t fh_query_rows = FH_ROWS;
+
 /* Runs the path on `pool` (table fault_t); fills err; returns the code. */
 static inline pgetl_code fh_run(fh_path p, pgetl_pool *pool, pgetl_error *err) {
     pgetl_error_init(err);
@@ -304,7 +308,7 @@ static inline pgetl_code fh_run(fh_path p, pgetl_pool *pool, pgetl_error *err) {
             rc = pgetl_commit(conn, err);
     } else if (p == FH_QUERY_ARROW) {
         struct ArrowArrayStream st;
-        rc = pgetl_query_arrow(conn, FH_QUERY, 0, NULL, &st, err);
+        rc = pgetl_query_arrow(conn, fh_query, 0, NULL, &st, err);
         if (rc == PGETL_OK) {
             int64_t rows = 0;
             for (;;) {
@@ -322,14 +326,14 @@ static inline pgetl_code fh_run(fh_path p, pgetl_pool *pool, pgetl_error *err) {
                 a.release(&a);
             }
             st.release(&st);
-            if (rc == PGETL_OK && rows != FH_ROWS)
+            if (rc == PGETL_OK && rows != fh_query_rows)
                 rc = pgetl_error_set(err, PGETL_EDATA, "query_arrow: %lld rows", (long long)rows);
         }
         pgetl_rollback(conn, NULL);
     } else {
         pgetl_export_options o;
         pgetl_export_options_init(&o);
-        o.query = FH_QUERY;
+        o.query = fh_query;
         FILE *devnull = fopen("/dev/null", "w");
         int64_t rows = 0;
         rc = pgetl_export_fd(conn, &o, fileno(devnull), &rows, NULL, err);
