@@ -1,19 +1,26 @@
 /*
- * Bad-row isolation (max_rejects >= 0): each batch is loaded by its own COPY
- * under `SAVEPOINT pgetl_batch`, from the rows kept in the writer's buffer
- * with their boundaries (row_off). When the server refuses the batch with a
- * row-level error (SQLSTATE class 22, 23 or P0), the savepoint is rolled
- * back, the offending row is found and handed to the reject callback, and
- * the batch is resent without it, until it loads. So a good row is stored
- * exactly once: only the COPY that finally succeeds is kept.
+ * Bad-row isolation (max_rejects >= 0): each batch is kept in the writer's
+ * buffer with its row boundaries (row_off) and loaded under
+ * `SAVEPOINT pgetl_batch` as a series of COPYs ("windows", writer.h). A
+ * window that loads is kept at once (RELEASE, new SAVEPOINT: one savepoint
+ * at a time), so its rows are never sent again. When the server refuses a
+ * window with a row-level error (SQLSTATE class 22, 23 or P0), the savepoint
+ * is rolled back and:
  *
- * Finding the row: the error's CONTEXT names "line N" of that COPY, which
- * lines.c maps to the row (binary counts tuples, text rows are single lines,
- * CSV also counts line breaks inside quoted values). Errors raised
- * after the last row, such as foreign-key checks at the end of the
- * statement, name no line; then the bad row is the first one whose prefix
- * fails, found by bisection over prefixes of the batch (each probe rolled
- * back), about log2(batch_rows) extra COPYs per such row.
+ * - the error names a line (CONTEXT "COPY t, line N"; lines.c maps it to
+ *   the row): the rows before it were accepted, so they are resent alone and
+ *   kept, then the bad row goes to the reject callback and the next window
+ *   starts after it. If that prefix fails after all (a deferred check at the
+ *   end of the statement), it is handled like any other window, and the row
+ *   is tried again later rather than rejected on stale evidence.
+ * - no line (foreign keys and other checks at the end of the statement):
+ *   bisection over the failing window only: its first half is tried; if it
+ *   loads it is kept and the second half measured, else the first half is
+ *   split again; a single row that fails is the bad one.
+ *
+ * So a good row is sent about twice at most, and a batch with B bad rows
+ * costs O(batch + B * window) bytes instead of O(B * batch). Only COPYs that
+ * load are kept, so a good row is stored exactly once.
  *
  * Any other error (a lost connection, a permission error, a deadlock) ends
  * the load: isolation would only reject good rows.
@@ -25,6 +32,8 @@
 static const char sp_begin[] = "SAVEPOINT pgetl_batch";
 static const char sp_undo[] = "ROLLBACK TO SAVEPOINT pgetl_batch";
 static const char sp_release[] = "RELEASE SAVEPOINT pgetl_batch";
+/* Keeps what the batch stored so far, in one round trip. */
+static const char sp_keep[] = "RELEASE SAVEPOINT pgetl_batch; SAVEPOINT pgetl_batch";
 
 /* Sends batch rows live[0..n) as one COPY; *o gets the outcome. */
 static void copy_rows(pgetl_copy *c, const int64_t *live, int64_t n, pgetl__copy_outcome *o) {
@@ -76,43 +85,6 @@ static pgetl_code savepoint(pgetl_copy *c, const char *sql, pgetl_error *err) {
     return pgetl__error_copy(err, &c->error);
 }
 
-/*
- * Finds the position in live[0..n) of the row that made *o fail. On return
- * *o describes that row's error. Probes are always rolled back.
- */
-static pgetl_code locate(pgetl_copy *c, int64_t *live, int64_t n, pgetl__copy_outcome *o,
-                         int64_t *pos_out, pgetl_error *err) {
-    int64_t pos = pgetl__copy_line_pos(c, live, n, o->line);
-    if (pos >= 0) {
-        *pos_out = pos;
-        return PGETL_OK;
-    }
-    /* Invariant: prefix `lo` loads, prefix `hi` fails (with *o's error). */
-    int64_t lo = 0, hi = n;
-    pgetl__copy_outcome probe;
-    while (hi - lo > 1) {
-        int64_t mid = lo + (hi - lo) / 2;
-        copy_rows(c, live, mid, &probe);
-        if (probe.code != PGETL_OK && !pgetl__copy_row_error(&probe))
-            return fatal(c, &probe, live, mid, err);
-        pgetl_code rc = savepoint(c, sp_undo, err);
-        if (rc != PGETL_OK)
-            return rc;
-        if (probe.code == PGETL_OK) {
-            lo = mid;
-        } else if ((pos = pgetl__copy_line_pos(c, live, mid, probe.line)) >= 0) {
-            *o = probe;
-            *pos_out = pos;
-            return PGETL_OK;
-        } else {
-            hi = mid;
-            *o = probe;
-        }
-    }
-    *pos_out = hi - 1;
-    return PGETL_OK;
-}
-
 /* Hands batch row r to the callback, or fails when that is one reject too many. */
 static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o, pgetl_error *err) {
     int64_t row_index = c->batch_first_row + r;
@@ -155,33 +127,81 @@ static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o,
     return PGETL_OK;
 }
 
+/* Rows per COPY after a reject: half the rows between the last two rejects. */
+static int64_t window_after_reject(int64_t gap) {
+    return gap / 2 > PGETL_ISO_MIN_WINDOW ? gap / 2 : PGETL_ISO_MIN_WINDOW;
+}
+
 pgetl_code pgetl__copy_run_batch(pgetl_copy *c, pgetl_error *err) {
     int64_t n = c->batch_row;
     int64_t *live = c->live;
     for (int64_t i = 0; i < n; i++)
         live[i] = i;
+    if (c->iso_window < PGETL_ISO_MIN_WINDOW)
+        c->iso_window = PGETL_ISO_FIRST_WINDOW;
     pgetl_code rc = savepoint(c, sp_begin, err);
     if (rc != PGETL_OK)
         return rc;
-    pgetl__copy_outcome *o = &c->outcome;
-    while (n > 0) {
-        copy_rows(c, live, n, o);
+    pgetl__copy_outcome *o = &c->outcome, *held = &c->held;
+    /*
+     * Rows [0, s) are stored under the savepoint. pend >= s: row pend failed
+     * with *held, naming its line, after rows [s, pend) were accepted in that
+     * COPY. hi > s: rows [s, hi) failed as one COPY with *held, naming no
+     * line. retry: after the first half of such a range loaded, the second
+     * half is measured next, [s, retry).
+     */
+    int64_t s = 0, pend = -1, hi = -1, retry = -1;
+    while (s < n) {
+        int64_t bad = pend == s ? s : hi == s + 1 ? s : -1;
+        if (bad >= 0) {
+            rc = reject(c, bad, held, err);
+            if (rc != PGETL_OK)
+                return rc;
+            c->iso_window = window_after_reject(c->iso_gap + 1);
+            c->iso_gap = 0;
+            s++;
+            pend = hi = -1;
+            continue;
+        }
+        int64_t e = pend > s    ? pend
+                    : hi > s    ? s + (hi - s) / 2
+                    : retry > s ? retry
+                    : n - s > c->iso_window ? s + c->iso_window
+                                            : n;
+        bool free_window = pend < 0 && hi < 0 && retry <= s;
+        copy_rows(c, live + s, e - s, o);
         if (o->code == PGETL_OK) {
             c->stats.rows_loaded += o->tuples;
-            break;
+            c->iso_gap += e - s;
+            s = e;
+            if (hi > s)
+                retry = hi;
+            hi = -1;
+            /* Keep what loaded: it is never sent again. One savepoint at a time. */
+            if (s < n && (rc = savepoint(c, sp_keep, err)) != PGETL_OK)
+                return rc;
+            if (free_window && c->iso_window < PGETL_ISO_FIRST_WINDOW)
+                c->iso_window += c->iso_window / 2;
+            continue;
         }
         if (!pgetl__copy_row_error(o))
-            return fatal(c, o, live, n, err);
+            return fatal(c, o, live + s, e - s, err);
         rc = savepoint(c, sp_undo, err);
-        int64_t pos = 0;
-        if (rc == PGETL_OK)
-            rc = locate(c, live, n, o, &pos, err);
-        if (rc == PGETL_OK)
-            rc = reject(c, live[pos], o, err);
         if (rc != PGETL_OK)
             return rc;
-        memmove(live + pos, live + pos + 1, sizeof *live * (size_t)(n - pos - 1));
-        n--;
+        retry = -1;
+        /* A single row that fails is that row's error, whether or not it names a line. */
+        int64_t k = e - s == 1 ? 0 : pgetl__copy_line_pos(c, live + s, e - s, o->line);
+        if (k >= 0) {
+            pend = s + k;
+            hi = -1;
+        } else {
+            pend = -1;
+            hi = e;
+        }
+        pgetl__copy_outcome *t = held;
+        held = o;
+        o = t;
     }
     return savepoint(c, sp_release, err);
 }

@@ -25,6 +25,19 @@ typedef struct pgetl__line_mark {
 /* At most this many marks (1 MiB); past it, errors name the COPY line instead of the row. */
 #define PGETL_LINE_MARKS_MAX 65536
 
+/*
+ * Isolation windows (isolate.c): a batch goes out as COPYs of at most
+ * iso_window rows, each kept under the savepoint once it loads. A failed
+ * COPY costs the rows sent after the bad one plus the accepted ones before
+ * it (resent once), about one window, so the window bounds the work per bad
+ * row. The first window, 8192 rows, keeps a clean load at a few COPYs per
+ * default batch (each costs two round trips, negligible next to 8192 rows);
+ * after a reject the window is half the rows seen since the previous reject
+ * (at least 32), growing by half per clean COPY back up to 8192.
+ */
+#define PGETL_ISO_FIRST_WINDOW 8192
+#define PGETL_ISO_MIN_WINDOW 32
+
 /* The outcome of one COPY statement, as finish() saw it. */
 typedef struct pgetl__copy_outcome {
     pgetl_code code;
@@ -85,7 +98,10 @@ struct pgetl_copy {
     pgetl__src_seg *segs;
     int nsegs, segs_cap;
 
-    pgetl__copy_outcome outcome; /* scratch for isolation's probes */
+    pgetl__copy_outcome outcome; /* isolation: the latest COPY's outcome       */
+    pgetl__copy_outcome held;    /* isolation: the error being worked on       */
+    int64_t iso_window;          /* isolation: rows per COPY (0 = not started) */
+    int64_t iso_gap;             /* isolation: rows stored since the last reject */
     pgetl_copy_stats stats;
     int64_t t0_ns;
 };

@@ -367,6 +367,73 @@ static void server_dies_between_batches(void **state) {
     pgetl_conn_close(conn);
 }
 
+/*
+ * Rows sent: many bad rows in one batch must not make isolation resend the
+ * batch once per bad row (that was O(bad x batch)). 50k rows in one batch,
+ * every 100th breaks the CHECK (500 rejects, spread out) and every 5000th
+ * (another 10) is a duplicate key: the payload sent may be at most 2.2 times
+ * that of the same rows all good. Resending the batch per bad row would be
+ * about 250 times.
+ */
+static int64_t load_bytes(pgetl_conn *conn, bool with_bad, seen *s, pgetl_copy_stats *st) {
+    enum { N = 50000 };
+    pgetl_error err;
+    pgetl_copy_options o;
+    pgetl_copy_options_init(&o);
+    o.batch_rows = N;
+    o.max_rejects = N;
+    o.on_reject = on_reject;
+    o.reject_user = s;
+    pgetl_copy *c = NULL;
+    assert_pgetl_ok(pgetl_copy_begin(conn, "iso", &o, &c, &err), &err);
+    for (int64_t i = 0; i < N; i++) {
+        char a[24], b[24];
+        bool dup = with_bad && i % 5000 == 4321;
+        snprintf(a, sizeof a, "%lld", (long long)(dup ? 7 : i));
+        snprintf(b, sizeof b, "%d", with_bad && i % 100 == 50 ? -1 : (int)(i % 1000));
+        const char *v[4] = {a, b, "1", note_for(i)};
+        assert_pgetl_ok(pgetl_copy_write_row(c, v, NULL, &err), &err);
+    }
+    assert_pgetl_ok(pgetl_copy_end(c, st, &err), &err);
+    return st->bytes_sent;
+}
+
+static void bad_rows_resend_little(void **state) {
+    (void)state;
+    setup();
+    pgetl_conn *conn = harness_connect();
+    pgetl_error err;
+    seen s = {0};
+    pgetl_copy_stats st;
+    int64_t clean = load_bytes(conn, false, &s, &st);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(st.rows_loaded, 50000);
+    assert_pgetl_ok(pgetl_rollback(conn, &err), &err);
+
+    int64_t bad = load_bytes(conn, true, &s, &st);
+    assert_int_equal(s.n, 510);
+    assert_int_equal(st.rows_rejected, 510);
+    assert_int_equal(st.rows_loaded, 50000 - 510);
+    /* The first rejects, in order, with their own errors. */
+    assert_int_equal(s.row_index[0], 50);
+    assert_string_equal(s.sqlstate[0], "23514");
+    assert_int_equal(s.row_index[1], 150);
+    assert_int_equal(s.batch_row[1], 150);
+    /* Exactly the good rows are stored, once each. */
+    assert_int_equal(scalar(conn, "SELECT count(*) FROM iso"), 50000 - 510);
+    assert_int_equal(scalar(conn, "SELECT count(*) FROM (SELECT i FROM generate_series(0, 49999) i"
+                                  " WHERE i % 100 <> 50 AND i % 5000 <> 4321"
+                                  " EXCEPT ALL SELECT id FROM iso) x"),
+                     0);
+    assert_int_equal(scalar(conn, "SELECT count(*) FROM iso WHERE id = 7"), 1);
+    assert_int_equal(pgetl_conn_txn_state(conn), PGETL_TXN_INTRANS);
+    assert_pgetl_ok(pgetl_commit(conn, &err), &err);
+    print_message("bytes sent: clean %lld, with 510 bad rows %lld (%.2fx)\n", (long long)clean,
+                  (long long)bad, (double)bad / (double)clean);
+    assert_true(bad <= clean * 22 / 10);
+    pgetl_conn_close(conn);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(isolate_text),
@@ -378,6 +445,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(reject_names_column_and_source_batch),
         cmocka_unit_test(all_rows_bad),
         cmocka_unit_test(server_dies_between_batches),
+        cmocka_unit_test(bad_rows_resend_little),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
