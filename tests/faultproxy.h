@@ -122,7 +122,8 @@ static inline bool fp_pump(faultproxy *p, fp_pair *c, int d, short rev_src, shor
     if (active && r->mode == FP_CUT)
         return false;
     if ((rev_dst & POLLOUT) && c->len[d] > c->off[d]) {
-        ssize_t w = write(dst, c->buf[d] + c->off[d], c->len[d] - c->off[d]);
+        /* MSG_NOSIGNAL: a peer that went away must not SIGPIPE the test. */
+        ssize_t w = send(dst, c->buf[d] + c->off[d], c->len[d] - c->off[d], MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EINTR)
             return false;
         if (w > 0)

@@ -1,0 +1,156 @@
+/*
+ * The server goes away mid-transfer: `testdb.sh halt <private> immediate`
+ * (no shutdown message, like a crash or a power cut) while each of the
+ * seven paths is ~0.5 MB in, on a PRIVATE cluster so the shared one is
+ * never disturbed. The transfer runs through the fault proxy, throttled (or
+ * with a slow query), so the halt lands mid-way. Checks: a clear error, no
+ * rows committed (counted after the server is back), the pool recovers once
+ * the server is resumed, no backend of ours and no descriptor left behind.
+ */
+#define _GNU_SOURCE /* accept4, POLLRDHUP in faultproxy.h */
+#include "fault_helpers.h"
+
+#define HALT_AT 500000
+
+static char state_dir[256];
+static char direct_dsn[512];
+static int private_port;
+
+static const char *scripts(void) {
+    const char *s = getenv("PGETL_SCRIPTS");
+    return s && s[0] ? s : PGETL_SOURCE_DIR "/scripts";
+}
+
+static int testdb(const char *cmd, const char *arg) {
+    char line[1024];
+    snprintf(line, sizeof line, "'%s/testdb.sh' %s '%s' %s >/dev/null", scripts(), cmd, state_dir,
+             arg ? arg : "");
+    return system(line);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(state_dir, sizeof state_dir, "/tmp/pgetl-fault-halt.XXXXXX");
+    if (!mkdtemp(state_dir) || testdb("start", NULL) != 0)
+        return -1;
+    char path[300];
+    snprintf(path, sizeof path, "%s/port", state_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%d", &private_port) != 1)
+        private_port = 0;
+    fclose(f);
+    snprintf(direct_dsn, sizeof direct_dsn,
+             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
+             private_port);
+    return private_port ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    testdb("stop", NULL);
+    rmdir(state_dir);
+    fh_csv_cleanup();
+    return 0;
+}
+
+static PGconn *direct(void) {
+    PGconn *pg = PQconnectdb(direct_dsn);
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("private cluster: %s", PQerrorMessage(pg));
+    return pg;
+}
+
+static int halted;
+
+static void halt_action(void *arg) {
+    (void)arg;
+    halted = testdb("halt", "immediate") == 0;
+}
+
+static void run_halt(fh_path path) {
+    PGconn *pg = direct();
+    fh_reset_table(pg);
+    PQfinish(pg);
+    char app[64];
+    snprintf(app, sizeof app, "fault_halt_%d", (int)path);
+    faultproxy *fp = fp_start(private_port);
+    assert_non_null(fp);
+    char dsn[512];
+    snprintf(dsn, sizeof dsn,
+             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
+             fp_port(fp));
+    fh_csv(path == FH_LOAD_MAXERR);
+    int fds0 = fh_fd_count();
+
+    pgetl_config cfg;
+    pgetl_config_init(&cfg);
+    cfg.dsn = dsn;
+    cfg.application_name = app;
+    cfg.pool_min = 1;
+    cfg.pool_max = 3;
+    cfg.acquire_timeout_s = 15;
+    cfg.connect_timeout_s = 2;
+    cfg.reconnect_timeout_s = 30;
+    pgetl_pool *pool = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_create(&cfg, &pool, &err), &err);
+
+    fp_dir dir = fh_path_dir(path);
+    if (dir == FP_UP)
+        fp_set(fp, dir, FP_SLOW, 0, 2 << 20); /* ~1.7 s for the whole path */
+    /* Reading paths: a query the server paces over ~1 s. */
+    fh_query = "SELECT g AS id, 'row ' || g || ' with some padding text' AS v "
+               "FROM generate_series(1, 100000) g WHERE g % 10000 <> 0 OR pg_sleep(0.1)::text = ''";
+    halted = 0;
+    fh_trigger trig = {.fp = fp, .dir = dir, .bytes = HALT_AT, .action = halt_action};
+    fh_trigger_start(&trig);
+    fh_watchdog_arm(30, fh_path_name[path]);
+    double t0 = fh_now();
+    pgetl_code rc = fh_run(path, pool, &err);
+    double secs = fh_now() - t0;
+    fh_watchdog_disarm();
+    assert_true(fh_trigger_join(&trig));
+    assert_true(halted);
+    fh_query = FH_QUERY;
+    fp_pass(fp);
+    fh_report("server halted (immediate) after 0.5 MB", path, rc, &err, secs);
+
+    assert_int_equal(rc, path == FH_QUERY_ARROW ? PGETL_EIO : PGETL_ECONNLOST);
+    assert_true(strstr(err.message, "server closed the connection unexpectedly") ||
+                strstr(err.message, "terminating connection because of") ||
+                strstr(err.message, "connection to the server lost"));
+
+    assert_int_equal(testdb("resume", NULL), 0);
+    pg = direct();
+    if (fh_path_writes(path))
+        assert_int_equal(fh_rows(pg), 0);
+    fh_assert_pool_recovers(pool);
+    pgetl_pool_destroy(pool);
+    assert_int_equal(fh_wait_backends_gone(pg, app), 0);
+    PQfinish(pg);
+    assert_int_equal(fh_wait_proxy_idle(fp), 0);
+    assert_int_equal(fh_fd_count(), fds0);
+    fp_stop(fp);
+}
+
+static void halt_load(void **s) { (void)s; run_halt(FH_LOAD); }
+static void halt_load_maxerr(void **s) { (void)s; run_halt(FH_LOAD_MAXERR); }
+static void halt_load_jobs2(void **s) { (void)s; run_halt(FH_LOAD_JOBS2); }
+static void halt_arrow(void **s) { (void)s; run_halt(FH_ARROW); }
+static void halt_records(void **s) { (void)s; run_halt(FH_RECORDS); }
+static void halt_query_arrow(void **s) { (void)s; run_halt(FH_QUERY_ARROW); }
+static void halt_export(void **s) { (void)s; run_halt(FH_EXPORT); }
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(halt_load),        cmocka_unit_test(halt_load_maxerr),
+        cmocka_unit_test(halt_load_jobs2),  cmocka_unit_test(halt_arrow),
+        cmocka_unit_test(halt_records),     cmocka_unit_test(halt_query_arrow),
+        cmocka_unit_test(halt_export),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
