@@ -359,6 +359,17 @@ static bool uri_password_splits(const char *dsn) {
     return false;
 }
 
+/*
+ * Whether libpq itself takes dsn for a URI: only these two prefixes, at the
+ * very start. Anything else that looks like one here (" postgresql://",
+ * "POSTGRESQL://", "pg+x://") is split by libpq at white space as key=value
+ * text, and its error quotes a word of it, which may be part of the
+ * password masked as a whole above (found by fuzz/fuzz_dsn.c).
+ */
+static bool libpq_uri(const char *dsn) {
+    return strncmp(dsn, "postgresql://", 13) == 0 || strncmp(dsn, "postgres://", 11) == 0;
+}
+
 char *pgetl_dsn_redact(const char *dsn, char *buf, size_t size) {
     if (!buf || size == 0)
         return buf;
@@ -394,6 +405,12 @@ char *pgetl__dsn_scrub(const char *dsn, const char *text, char *buf, size_t size
     out_t o = {.buf = buf, .size = size};
     if (secrets.too_many || (dsn && unparsable_secret_start(dsn))) {
         out_put(&o, "(message withheld: it may contain a password)", 45);
+        return buf;
+    }
+    if (dsn && secrets.nsecrets > 0 && is_uri(dsn) && !libpq_uri(dsn)) {
+        static const char why[] = "(message withheld: libpq reads this URI as key=value text and "
+                                  "may quote pieces of its password)";
+        out_put(&o, why, sizeof why - 1);
         return buf;
     }
     if (dsn && uri_password_splits(dsn)) {
