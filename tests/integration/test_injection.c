@@ -19,6 +19,7 @@
 #define WEIRD_TABLE "x\"; DROP TABLE canary; --"
 #define WEIRD_TABLE_SQL "\"x\"\"; DROP TABLE canary; --\""
 #define WEIRD_COL "v\"); DROP TABLE canary; --"
+#define WEIRD_SCHEMA_SQL "\"s\"\"; DROP TABLE public.canary; --\""
 #define WEIRD_COL_SQL "\"v\"\"); DROP TABLE canary; --\""
 
 static PGconn *pg;
@@ -71,6 +72,10 @@ static const char *const hostile_cols[] = {
 
 static void reset_tables(void) {
     harness_sql(pg, "DROP TABLE IF EXISTS canary, victim, " WEIRD_TABLE_SQL);
+    harness_sql(pg, "DROP SCHEMA IF EXISTS " WEIRD_SCHEMA_SQL " CASCADE");
+    harness_sql(pg, "CREATE SCHEMA " WEIRD_SCHEMA_SQL);
+    harness_sql(pg, "CREATE TABLE " WEIRD_SCHEMA_SQL ".canary (id int)");
+    harness_sql(pg, "INSERT INTO " WEIRD_SCHEMA_SQL ".canary VALUES (1)");
     harness_sql(pg, "CREATE TABLE canary (id int)");
     harness_sql(pg, "INSERT INTO canary VALUES (1), (2), (3)");
     harness_sql(pg, "CREATE TABLE victim (id serial, v text)");
@@ -161,6 +166,18 @@ static void truncate_and_exists(void **state) {
     assert_pgetl_ok(pgetl_truncate_table(conn, "public." WEIRD_TABLE_SQL, false, &err), &err);
     settle_and_check("weird table truncated");
     assert_int_equal(harness_scalar(pg, "SELECT count(*) FROM " WEIRD_TABLE_SQL), 0);
+
+    /* A schema named like an attack: its canary is the one truncated. */
+    assert_pgetl_ok(pgetl_table_exists(conn, WEIRD_SCHEMA_SQL ".canary", &exists, &err), &err);
+    assert_true(exists);
+    assert_pgetl_ok(pgetl_table_exists(conn, WEIRD_SCHEMA_SQL ".victim", &exists, &err), &err);
+    assert_false(exists);
+    assert_pgetl_ok(pgetl_truncate_table(conn, WEIRD_SCHEMA_SQL ".canary", false, &err), &err);
+    settle_and_check("weird schema truncated");
+    assert_int_equal(harness_scalar(pg, "SELECT count(*) FROM " WEIRD_SCHEMA_SQL ".canary"), 0);
+    assert_refused(pgetl_truncate_table(conn, WEIRD_SCHEMA_SQL ".victim", false, &err), &err,
+                   "weird schema, no such table");
+    settle_and_check("weird schema, no such table");
     reset_tables();
 }
 
