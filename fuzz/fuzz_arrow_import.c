@@ -216,7 +216,7 @@ static void build_leaf(arena *a, fuzz_in *in, const pgetl_arrow_type *t, struct 
     } else if (t->kind == PGETL_AK_UTF8 || t->kind == PGETL_AK_LARGE_UTF8 ||
                t->kind == PGETL_AK_BINARY || t->kind == PGETL_AK_LARGE_BINARY) {
         int64_t max = 0;
-        bufs[1] = (nulls & 2) ? NULL : offsets_fill(a, in, n < 0 ? -1 : n + 1, large, &max);
+        bufs[1] = (nulls & 2) ? NULL : offsets_fill(a, in, n < 0 || n >= MAX_ALLOC ? -1 : n + 1, large, &max);
         if (nbuf > 2)
             bufs[2] = (nulls & 4) ? NULL : alloc_fill(a, in, max);
     } else if (t->kind == PGETL_AK_UTF8_VIEW || t->kind == PGETL_AK_BINARY_VIEW) {
@@ -251,9 +251,14 @@ static void build_leaf(arena *a, fuzz_in *in, const pgetl_arrow_type *t, struct 
             bufs[1] = views;
         }
     }
-    /* Extra buffers of a hostile count: small junk blocks. */
+    /*
+     * Extra buffers of a hostile count: small junk blocks. A view array's
+     * last buffer is its variadic sizes (8 bytes per data buffer) by the
+     * interface's contract, so it is never junk of another size.
+     */
+    bool view = t->kind == PGETL_AK_UTF8_VIEW || t->kind == PGETL_AK_BINARY_VIEW;
     for (int64_t k = 2; k < nbuf; k++)
-        if (!bufs[k] && !(nulls & 32))
+        if (!bufs[k] && !(nulls & 32) && !(view && k == nbuf - 1))
             bufs[k] = alloc_fill(a, in, 8);
 }
 
