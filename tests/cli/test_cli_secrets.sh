@@ -123,7 +123,9 @@ ok "every command, with the password in a DSN, a URI, PGETL_DSN, PGPASSWORD, PGP
 WRONG_KV="host=127.0.0.1 port=$PORT user=$ROLE password='${SECRET}-wrong' dbname=$TEST_DB"
 for dsn in "$WRONG_KV" "postgresql://$ROLE:${SECRET_URI}-wrong@127.0.0.1:$PORT/$TEST_DB" \
     "host=127.0.0.1 port=1 connect_timeout=2 user=$ROLE password='$SECRET'" \
-    "postgresql://$ROLE:$SECRET_URI@127.0.0.1:1/x?connect_timeout=2"; do
+    "postgresql://$ROLE:$SECRET_URI@127.0.0.1:1/x?connect_timeout=2" \
+    "host='127.0.0.1 password=$SECRET port=$PORT" "host=127.0.0.1 password='$SECRET" \
+    "postgresql://$ROLE:$SECRET_URI@[::1" "password=$SECRET nosuchkey=1"; do
     for cmd in check load export; do
         args=()
         [ "$cmd" = load ] && args=(--table "$T" --verbose --progress --summary-json "$OUTDIR/w$N.json" "$WORK/good.csv")
@@ -136,14 +138,22 @@ for dsn in "$WRONG_KV" "postgresql://$ROLE:${SECRET_URI}-wrong@127.0.0.1:$PORT/$
         expect_rc 1
         [ -s "$OUTDIR/$N.wrong.err" ] || fail "no error message for a failed connection ($cmd)"
     done
-    N=$((N + 1))
-    set +e
-    env PGETL_DSN="$dsn" "$PGETL" load --table "$T" --verbose "$WORK/good.csv" >"$OUTDIR/$N.wrongenv.out" 2>"$OUTDIR/$N.wrongenv.err"
-    set -e
+    for cmd in check load export; do
+        args=()
+        [ "$cmd" = load ] && args=(--table "$T" --verbose "$WORK/good.csv")
+        [ "$cmd" = export ] && args=(--table "$T")
+        N=$((N + 1))
+        set +e
+        env PGETL_DSN="$dsn" "$PGETL" "$cmd" "${args[@]}" >"$OUTDIR/$N.wrongenv.out" 2>"$OUTDIR/$N.wrongenv.err"
+        RC=$?
+        set -e
+        expect_rc 1
+    done
 done
 grep -q "password authentication failed" "$OUTDIR"/*.wrong.err || fail "no wrong-password message seen"
 expect_rows "$T" 4 "after the refused connections"
-ok "wrong password and no server: exit 1 with a message"
+grep -q "invalid DSN" "$OUTDIR"/*.wrong.err || fail "no unparseable-DSN message seen"
+ok "wrong password, no server, unparseable DSNs (--dsn and PGETL_DSN): exit 1 with a message"
 
 # The search: nothing written anywhere holds the password, in either spelling.
 nfiles=$(find "$OUTDIR" -type f | wc -l)
