@@ -311,31 +311,44 @@ static void redact(const char *dsn, out_t *o) {
         redact_kv(dsn, o);
 }
 
-/* First case-insensitive "password" in s, or NULL. */
-static const char *find_password_word(const char *s) {
-    for (const char *p = s; *p; p++)
-        if (strncasecmp(p, "password", 8) == 0)
-            return p;
-    return NULL;
+/* Counts "password" words followed by optional blanks and '=' in s. */
+static int count_password_assignments(const char *s, const char **first_out) {
+    int n = 0;
+    *first_out = NULL;
+    for (const char *p = s; *p; p++) {
+        if (strncasecmp(p, "password", 8) != 0)
+            continue;
+        const char *q = p + 8;
+        while (isspace((unsigned char)*q))
+            q++;
+        if (*q == '=') {
+            if (!*first_out)
+                *first_out = p;
+            n++;
+        }
+    }
+    return n;
 }
 
 /*
- * A key=value DSN that libpq cannot parse has no trustworthy token
- * boundaries (an unterminated quote swallows "password=..." into another
- * value), so everything from the first "password" on is treated as secret.
+ * A key=value DSN libpq cannot parse may have token boundaries the redactor
+ * cannot see (an unterminated quote swallows "password=..." into another
+ * value). When the tokenizer found fewer password keys than the raw text
+ * has "password =" assignments, one was swallowed: everything from the first
+ * such assignment on is secret. Returns where that starts, else NULL.
  */
 static const char *unparsable_secret_start(const char *dsn) {
     if (is_uri(dsn))
         return NULL;
-    const char *word = find_password_word(dsn);
-    if (!word)
+    const char *first;
+    int assignments = count_password_assignments(dsn, &first);
+    if (assignments == 0)
         return NULL;
-    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
-    if (opts) {
-        PQconninfoFree(opts);
+    out_t found = {.buf = NULL};
+    redact_kv(dsn, &found);
+    if (!found.too_many && found.nsecrets >= assignments)
         return NULL;
-    }
-    return word;
+    return first;
 }
 
 /*
@@ -388,7 +401,9 @@ char *pgetl_dsn_redact(const char *dsn, char *buf, size_t size) {
         redact(prefix, &o);
         pgetl__free(prefix);
     }
-    out_put(&o, cut, 8);
+    /* Keep "password =" as written, then the mask. */
+    const char *eq = strchr(cut, '=');
+    out_put(&o, cut, (size_t)(eq - cut) + 1);
     out_put(&o, MASK, strlen(MASK));
     return buf;
 }

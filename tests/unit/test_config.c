@@ -149,6 +149,10 @@ static void test_redact_key_value(void **state) {
     redact_case("host=h password=", NULL, "host=h password=********");
     redact_case("password=a password=hunter2", SECRET, "password=******** password=********");
     redact_case("password=hunter2 junk", SECRET, "password=******** junk");
+    /* An unterminated quote swallows the password assignment into another
+     * value: everything from that assignment on is masked. */
+    redact_case("host='x password=hunter2", SECRET, "host='x password=********");
+    redact_case("user='a b password = hunter2 c", SECRET, "user='a b password =********");
     /* Malformed: the intended password is still hidden. */
     redact_case("password hunter2", SECRET, "password ********");
     redact_case("password:hunter2", SECRET, "password********");
