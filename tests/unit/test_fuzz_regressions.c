@@ -1,0 +1,214 @@
+/*
+ * Every failure the fuzz targets (fuzz/) found in the library, as a named
+ * test. Each test feeds the exact reproducer through the same fuzz entry
+ * point (the target's file is compiled in here, its invariants abort on a
+ * wrong answer), and then checks the fixed behaviour directly, so the test
+ * fails without the fix even in a build without sanitizers.
+ *
+ * fuzz_copy_out.c is not compiled in: its builder header declares a
+ * different struct pgetl_arrow_col than Arrow ingest's (it has found no
+ * failure so far; a reproducer for it would go in a test file of its own).
+ */
+#include "harness.h"
+
+#define LLVMFuzzerTestOneInput fuzz_csv_scan_one
+#include "../../fuzz/fuzz_csv_scan.c"
+#undef LLVMFuzzerTestOneInput
+#undef MAX_ROWS
+#define LLVMFuzzerTestOneInput fuzz_arrow_import_one
+#include "../../fuzz/fuzz_arrow_import.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_dsn_one
+#include "../../fuzz/fuzz_dsn.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_ident_one
+#include "../../fuzz/fuzz_ident.c"
+#undef LLVMFuzzerTestOneInput
+
+/* ---- fuzz_csv_scan: text delimiters a backslash escape swallows --------- */
+
+/* Text format, delimiter '1': the row "\N\07\t41\x1\tz" (found first). */
+static const uint8_t csv_text_delim_digit[] = {
+    0x02, 0x31, 0x00, 0x00, 0x09, 0x63, 0x0a, 0x5c, 0x4e, 0x5c, 0x30, 0x37, 0x09,
+    0x34, 0x31, 0x5c, 0x78, 0x31, 0x09, 0x7a, 0x0d, 0x0a, 0x6c, 0x61, 0x73, 0x74};
+
+/* Text format, delimiter 'A' (not refused by PostgreSQL): "\xA" eats it. */
+static const uint8_t csv_text_delim_hex_upper[] = {
+    0x23, 0x41, 0xe1, 0xe1, 0x6e, 0x0a, 0x09, 0x61, 0x00, 0x5c, 0x5b, 0x27, 0x0d, 0x78,
+    0x5c, 0x78, 0x41, 0xe1, 0xe1, 0x6e, 0x0a, 0x09, 0x61, 0x00, 0x5c, 0x5b, 0x27, 0x0d,
+    0x78, 0x5c, 0x78, 0x0a, 0x26, 0x5c, 0x62, 0x27, 0x0d, 0x78, 0x5c, 0x78, 0x0a, 0x2c,
+    0xc2, 0x30, 0x5c, 0xd6, 0x27, 0x0d, 0x0a, 0x0a, 0x26, 0x5c, 0x62, 0x27, 0x0d, 0x78,
+    0x5c, 0x78, 0x0a, 0x2c, 0xc2, 0x30, 0x5c, 0xd6, 0x27, 0x0d, 0x0a};
+
+/* What the scanner and the splitter make of one row in a dialect. */
+static void scan_and_split(char delim, const char *row, int64_t *scanned, int *split) {
+    pgetl_csv_dialect d = {.text = true, .delim = delim};
+    pgetl_csv_scan st;
+    pgetl__csv_scan_reset(&st);
+    size_t len = 0;
+    assert_true(pgetl__csv_scan_row(&d, &st, row, strlen(row), &len));
+    *scanned = st.nfields;
+    pgetl_buf out;
+    pgetl__buf_init(&out);
+    pgetl_csv_field f[8];
+    assert_int_equal(pgetl__csv_split(&d, "\\N", 2, row, len, &out, f, 8, split, NULL), PGETL_OK);
+    pgetl__buf_reset(&out);
+}
+
+/* pgetl_load_files refuses the delimiter before it touches the pool or a file. */
+static pgetl_code load_with_text_delimiter(char delim, pgetl_error *err) {
+    pgetl_config cfg;
+    pgetl_config_init(&cfg);
+    cfg.dsn = "host=/nonexistent-pgetl-socket-dir dbname=x";
+    cfg.pool_min = 0;
+    pgetl_pool *pool = NULL;
+    assert_pgetl_ok(pgetl_pool_create(&cfg, &pool, err), err);
+    pgetl_load_options o;
+    pgetl_load_options_init(&o);
+    o.table = "t";
+    o.format = PGETL_LOAD_TEXT;
+    o.delimiter = delim;
+    const char *paths[] = {"/nonexistent/never-opened.txt"};
+    pgetl_code rc = pgetl_load_files(pool, paths, 1, &o, NULL, err);
+    pgetl_pool_destroy(pool);
+    return rc;
+}
+
+static void csv_scan_text_delimiter_digit(void **state) {
+    (void)state;
+    assert_int_equal(fuzz_csv_scan_one(csv_text_delim_digit, sizeof csv_text_delim_digit), 0);
+    /* Why such a delimiter is refused: "\x1" is one byte to the splitter, a split to the scanner. */
+    int64_t scanned;
+    int split;
+    scan_and_split('1', "a\\x1b\n", &scanned, &split);
+    assert_int_equal(scanned, 2);
+    assert_int_equal(split, 1);
+    pgetl_error err;
+    assert_int_equal(load_with_text_delimiter('1', &err), PGETL_EINVAL);
+    assert_non_null(strstr(err.message, "text delimiter cannot be '1'"));
+    assert_int_equal(load_with_text_delimiter('x', &err), PGETL_EINVAL);
+}
+
+static void csv_scan_text_delimiter_hex_upper(void **state) {
+    (void)state;
+    assert_int_equal(
+        fuzz_csv_scan_one(csv_text_delim_hex_upper, sizeof csv_text_delim_hex_upper), 0);
+    int64_t scanned;
+    int split;
+    scan_and_split('A', "a\\xAb\n", &scanned, &split);
+    assert_int_equal(scanned, 2);
+    assert_int_equal(split, 1);
+    pgetl_error err;
+    assert_int_equal(load_with_text_delimiter('A', &err), PGETL_EINVAL);
+    assert_non_null(strstr(err.message, "text delimiter cannot be 'A'"));
+}
+
+/* ---- fuzz_arrow_import: bitmap ignored by the encoders, honoured by validation ---- */
+
+/* A dictionary<int8, utf8> column of 2 rows over an empty dictionary, null_count 0. */
+static const uint8_t arrow_dict_null_count0[] = {
+    0x00, 0x02, 0x00, 0x0d, 0x07, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x02, 0x01, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x01, 0x01, 0x78, 0x79, 0x00, 0x02, 0x00, 0x00};
+
+static void arrow_dictionary_index_with_null_count_zero(void **state) {
+    (void)state;
+    assert_int_equal(fuzz_arrow_import_one(arrow_dict_null_count0, sizeof arrow_dict_null_count0),
+                     0);
+    /*
+     * The same shape by hand: index 5 into a 1-entry dictionary, its validity
+     * bit cleared but null_count 0, so the encoders read it anyway.
+     */
+    struct ArrowSchema value = {.format = "u", .name = "v"};
+    struct ArrowSchema field = {.format = "c", .name = "x", .dictionary = &value};
+    pgetl_arrow_field f;
+    assert_int_equal(pgetl__arrow_field_parse(&field, &f, NULL), PGETL_OK);
+    uint8_t validity = 0x00;
+    int8_t indices[1] = {5};
+    int32_t offsets[2] = {0, 1};
+    const void *ibufs[2] = {&validity, indices};
+    const void *dbufs[3] = {NULL, offsets, "a"};
+    struct ArrowArray dict = {.length = 1, .n_buffers = 3, .buffers = dbufs};
+    struct ArrowArray arr = {
+        .length = 1, .null_count = 0, .n_buffers = 2, .buffers = ibufs, .dictionary = &dict};
+    pgetl_error err;
+    assert_int_equal(pgetl__arrow_validate_range(&f, &arr, 0, 1, "x", &err), PGETL_EDATA);
+    assert_non_null(strstr(err.message, "dictionary index 5"));
+    /* With the null counted, the bitmap is honoured and the index is never read. */
+    arr.null_count = 1;
+    assert_int_equal(pgetl__arrow_validate_range(&f, &arr, 0, 1, "x", &err), PGETL_OK);
+}
+
+static void arrow_view_with_null_count_zero(void **state) {
+    (void)state;
+    /* A string_view whose only view names data buffer 3 of 0, "null" by a bitmap that does not count. */
+    struct ArrowSchema field = {.format = "vu", .name = "x"};
+    pgetl_arrow_field f;
+    assert_int_equal(pgetl__arrow_field_parse(&field, &f, NULL), PGETL_OK);
+    uint8_t validity = 0x00;
+    uint8_t views[16] = {0};
+    int32_t len = 20, idx = 3, off = 0;
+    memcpy(views, &len, 4);
+    memcpy(views + 8, &idx, 4);
+    memcpy(views + 12, &off, 4);
+    int64_t sizes[1] = {4};
+    const void *bufs[4] = {&validity, views, "abcd", sizes};
+    struct ArrowArray arr = {.length = 1, .null_count = 0, .n_buffers = 4, .buffers = bufs};
+    pgetl_error err;
+    assert_int_equal(pgetl__arrow_validate_range(&f, &arr, 0, 1, "x", &err), PGETL_EDATA);
+    assert_non_null(strstr(err.message, "data buffer 3"));
+}
+
+/* ---- fuzz_dsn: a URI libpq reads as key=value ---------------------------- */
+
+/* " postgresql://:ssS3CR3T @osu " (leading space: libpq does not see a URI). */
+static const uint8_t dsn_leading_space_uri[] = {0x00, 0x40, 0x01, 0x18, 0x70, 0x61,
+                                                0x73, 0x73, 0x75, 0x00, 0x04, 0x73,
+                                                0x6f, 0x73, 0x75, 0x00};
+
+static void dsn_uri_with_leading_space(void **state) {
+    (void)state;
+    assert_int_equal(fuzz_dsn_one(dsn_leading_space_uri, sizeof dsn_leading_space_uri), 0);
+    const char *dsn = " postgresql://:ssS3CR3T @osu ";
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &perr);
+    assert_null(opts);
+    assert_non_null(perr);
+    /* libpq quotes the first word, which holds the start of the password. */
+    assert_non_null(strstr(perr, "S3CR3T"));
+    char out[512];
+    pgetl__dsn_scrub(dsn, perr, out, sizeof out);
+    PQfreemem(perr);
+    assert_null(strstr(out, "S3CR3T"));
+    pgetl_config cfg;
+    pgetl_config_init(&cfg);
+    cfg.dsn = dsn;
+    pgetl_error err;
+    assert_int_equal(pgetl_config_validate(&cfg, &err), PGETL_ECONFIG);
+    assert_null(strstr(err.message, "S3CR3T"));
+    /* A URI libpq does parse keeps libpq's message (nothing to withhold). */
+    pgetl__dsn_scrub("postgresql://u:pw@h", "could not translate host name \"h\"", out,
+                     sizeof out);
+    assert_string_equal(out, "could not translate host name \"h\"");
+}
+
+/* ---- the seeds still pass every target's invariants ------------------------- */
+
+static void ident_seed_round_trips(void **state) {
+    (void)state;
+    static const uint8_t quoted[] = "\x00\x08\"My \"\"Schema\"\" \".  \"t.1\"";
+    assert_int_equal(fuzz_ident_one(quoted, sizeof quoted - 1), 0);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(csv_scan_text_delimiter_digit),
+        cmocka_unit_test(csv_scan_text_delimiter_hex_upper),
+        cmocka_unit_test(arrow_dictionary_index_with_null_count_zero),
+        cmocka_unit_test(arrow_view_with_null_count_zero),
+        cmocka_unit_test(dsn_uri_with_leading_space),
+        cmocka_unit_test(ident_seed_round_trips),
+    };
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
