@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config           # toolchain
-    clang                                      # fuzzing (libFuzzer)
+    clang libclang-rt-14-dev                   # fuzzing (libFuzzer runtime)
     libpq-dev postgresql-15 postgresql-client-15
     libcmocka-dev                              # test framework
     zlib1g-dev libzstd-dev gzip zstd           # compressed input/output
