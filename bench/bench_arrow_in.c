@@ -28,52 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_NAME "bench_arrow_in"
+#include "bench_util.h"
+
 /* Rows per Arrow batch: polars' and pyarrow's usual chunk sizes are 64Ki-1Mi rows. */
 #define BATCH_ROWS 65536
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User + system CPU seconds this process has used. */
-static double cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void die(const char *what, const char *msg) {
-    fprintf(stderr, "bench_arrow_in: %s: %s\n", what, msg);
-    exit(1);
-}
-
-static const char *bench_dsn(void) {
-    const char *dsn = getenv("PGETL_BENCH_DSN");
-    if (!dsn || !*dsn)
-        dsn = getenv("PGETL_TEST_DSN");
-    if (!dsn || !*dsn)
-        die("no DSN", "set PGETL_BENCH_DSN or PGETL_TEST_DSN");
-    return dsn;
-}
-
-static void sql(PGconn *pg, const char *q) {
-    PGresult *r = PQexec(pg, q);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        die(q, PQerrorMessage(pg));
-    PQclear(r);
-}
-
-static long long scalar(PGconn *pg, const char *q) {
-    PGresult *r = PQexec(pg, q);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        die(q, PQerrorMessage(pg));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
 
 static void make_schema(struct ArrowSchema *s) {
     static const char *const formats[GEN_EVENTS_NCOLS] = {"l", "i", "tsu:UTC", "tdD", "g",

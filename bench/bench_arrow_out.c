@@ -28,33 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User + system CPU seconds of this process so far. */
-static double cpu_self(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void die(const char *what, const char *msg) {
-    fprintf(stderr, "bench_arrow_out: %s: %s\n", what, msg);
-    exit(1);
-}
-
-static const char *bench_dsn(void) {
-    const char *dsn = getenv("PGETL_BENCH_DSN");
-    if (!dsn || !*dsn)
-        dsn = getenv("PGETL_TEST_DSN");
-    if (!dsn || !*dsn)
-        die("no DSN", "set PGETL_BENCH_DSN or PGETL_TEST_DSN");
-    return dsn;
-}
+#define BENCH_NAME "bench_arrow_out"
+#include "bench_util.h"
 
 /*
  * The bench_events rows as SQL, so the server can make any number of them:
@@ -117,7 +92,7 @@ static double run_pgetl(const char *dsn, const char *sql, long long *rows_out, d
     static struct ArrowArray batches[4096];
     int n = 0;
     long long rows = 0;
-    double t0 = now_s(), c0 = cpu_self();
+    double t0 = now_s(), c0 = cpu_s();
     struct ArrowArrayStream st;
     if (pgetl_query_arrow(conn, sql, 0, NULL, &st, &err) != PGETL_OK)
         die("pgetl_query_arrow", err.message);
@@ -134,7 +109,7 @@ static double run_pgetl(const char *dsn, const char *sql, long long *rows_out, d
     }
     st.release(&st);
     double t = now_s() - t0;
-    *cpu_out = cpu_self() - c0;
+    *cpu_out = cpu_s() - c0;
     for (int i = 0; i < n; i++)
         batches[i].release(&batches[i]);
     pgetl_rollback(conn, NULL);

@@ -28,48 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void die(const char *what, const char *msg) {
-    fprintf(stderr, "bench_copy: %s: %s\n", what, msg);
-    exit(1);
-}
-
-static const char *bench_dsn(void) {
-    const char *dsn = getenv("PGETL_BENCH_DSN");
-    if (!dsn || !*dsn)
-        dsn = getenv("PGETL_TEST_DSN");
-    if (!dsn || !*dsn)
-        die("no DSN", "set PGETL_BENCH_DSN or PGETL_TEST_DSN");
-    return dsn;
-}
-
-static void sql(PGconn *pg, const char *q) {
-    PGresult *r = PQexec(pg, q);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        die(q, PQerrorMessage(pg));
-    PQclear(r);
-}
-
-static long long scalar(PGconn *pg, const char *q) {
-    PGresult *r = PQexec(pg, q);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        die(q, PQerrorMessage(pg));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
+#define BENCH_NAME "bench_copy"
+#include "bench_util.h"
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n);
