@@ -12,12 +12,17 @@
 
 static const char *const TOO_LONG = "value longer than 1 GB";
 
-/* Reads value i of an offsets-based array as (pointer, length). */
+/*
+ * Reads value i of an offsets-based array as (pointer, length). An empty
+ * value may come with a NULL data buffer (validation allows that when the
+ * offsets span no bytes), and NULL + offset is undefined even unread (found
+ * by fuzz/fuzz_arrow_import.c under UBSan).
+ */
 #define SPAN(T)                                                                                    \
     static inline const char *span_##T(const pgetl_arrow_col *c, int64_t i, int64_t *len) {        \
         const T *o = (const T *)c->v.data + c->v.offset + i;                                       \
         *len = (int64_t)o[1] - (int64_t)o[0];                                                      \
-        return (const char *)c->v.data2 + o[0];                                                    \
+        return *len ? (const char *)c->v.data2 + o[0] : "";                                        \
     }
 SPAN(int32_t)
 SPAN(int64_t)
