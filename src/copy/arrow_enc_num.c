@@ -135,8 +135,11 @@ static void put_numeric(pgetl_buf *b, bool neg, u128 mag, int32_t scale) {
     }
     for (uint64_t m = (uint64_t)mag; m; m /= 10000)
         g[n++] = (uint16_t)(m % 10000);
-    while (n < fracg)
-        g[n++] = 0;
+    /*
+     * No zero groups are added up to the decimal point: the weight below
+     * already places a small value, and padding to (scale + 3) / 4 groups
+     * overran g for large scales (found with fuzz/fuzz_arrow_import.c).
+     */
     while (n > 0 && g[n - 1] == 0)
         n--;
     int lo = 0;
@@ -228,7 +231,12 @@ static const num_entry num_table[] = {
     {PGETL_AK_DECIMAL128, PGETL_OID_NUMERIC, enc_dec128_numeric, PGETL_ARROW_NUMERIC_MAX},
 };
 
+/* PostgreSQL's largest display scale (NUMERIC_DSCALE_MASK); beyond it dscale would wrap. */
+#define NUMERIC_DSCALE_MAX 0x3FFF
+
 bool pgetl__arrow_enc_pick_num(pgetl_arrow_col *c, const pgetl_arrow_type *t, uint32_t oid) {
+    if (t->kind == PGETL_AK_DECIMAL128 && t->scale > NUMERIC_DSCALE_MAX)
+        return false;
     for (size_t k = 0; k < sizeof num_table / sizeof num_table[0]; k++) {
         if (num_table[k].kind == t->kind && num_table[k].oid == oid) {
             c->enc = num_table[k].enc;
