@@ -196,6 +196,59 @@ static void arrow_empty_string_with_null_data_buffer(void **state) {
     pgetl__buf_reset(&out);
 }
 
+/*
+ * d:10,1000 (value 1, i.e. 1e-1000) into numeric: the encoder padded zero
+ * groups up to the decimal point into a 16-group array. This input was made
+ * by hand through the target's format (the fuzzer had not reached it in
+ * its first minutes), after reading put_numeric.
+ */
+static const uint8_t arrow_decimal_large_scale[] = {
+    0x00, 0x00, 0xcd, 0x0a, 0xe8, 0x03, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x01, 0x00, 0x00};
+
+/* Encodes one decimal128 value 1 with this format into numeric; the choice's code. */
+static pgetl_code encode_decimal_one(const char *format, pgetl_buf *out) {
+    struct ArrowSchema field = {.format = format, .name = "x"};
+    pgetl_arrow_field f;
+    assert_int_equal(pgetl__arrow_field_parse(&field, &f, NULL), PGETL_OK);
+    pgetl_column_info col = {.name = "x", .type_oid = PGETL_OID_NUMERIC, .typmod = -1,
+                             .type_name = "numeric"};
+    pgetl_arrow_col c;
+    pgetl_error err;
+    pgetl_code rc = pgetl__arrow_col_choose(&c, NULL, &f, &col, &err);
+    if (rc != PGETL_OK)
+        return rc;
+    static const uint64_t one[2] = {1, 0};
+    const void *bufs[2] = {NULL, one};
+    struct ArrowArray arr = {.length = 1, .n_buffers = 2, .buffers = bufs};
+    assert_int_equal(pgetl__arrow_validate_range(&f, &arr, 0, 1, "x", &err), PGETL_OK);
+    pgetl__arrow_col_bind(&c, &arr, 0);
+    assert_int_equal(pgetl__buf_reserve(out, c.fixed), PGETL_OK);
+    assert_null(c.enc(&c, 0, out));
+    assert_true(out->len <= c.fixed);
+    return PGETL_OK;
+}
+
+static void arrow_decimal_with_scale_beyond_digits(void **state) {
+    (void)state;
+    assert_int_equal(
+        fuzz_arrow_import_one(arrow_decimal_large_scale, sizeof arrow_decimal_large_scale), 0);
+    pgetl_buf out;
+    pgetl__buf_init(&out);
+    assert_int_equal(encode_decimal_one("d:10,1000", &out), PGETL_OK);
+    /* length 10; ndigits 1, weight -250, sign +, dscale 1000; digit 1: 1 * 10000^-250. */
+    static const unsigned char want[] = {0, 0, 0, 10, 0, 1, 0xff, 0x06, 0, 0, 0x03, 0xe8, 0, 1};
+    assert_int_equal(out.len, sizeof want);
+    assert_memory_equal(out.data, want, sizeof want);
+    pgetl__buf_reset(&out);
+    /* Past PostgreSQL's largest dscale (16383) the pair is refused, not wrapped. */
+    pgetl__buf_init(&out);
+    assert_int_equal(encode_decimal_one("d:10,16384", &out), PGETL_ESCHEMA);
+    assert_int_equal(encode_decimal_one("d:10,16383", &out), PGETL_OK);
+    pgetl__buf_reset(&out);
+}
+
 /* ---- fuzz_dsn: a URI libpq reads as key=value ---------------------------- */
 
 /* " postgresql://:ssS3CR3T @osu " (leading space: libpq does not see a URI). */
@@ -244,6 +297,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(arrow_dictionary_index_with_null_count_zero),
         cmocka_unit_test(arrow_view_with_null_count_zero),
         cmocka_unit_test(arrow_empty_string_with_null_data_buffer),
+        cmocka_unit_test(arrow_decimal_with_scale_beyond_digits),
         cmocka_unit_test(dsn_uri_with_leading_space),
         cmocka_unit_test(ident_seed_round_trips),
     };
