@@ -252,13 +252,19 @@ static void build_leaf(arena *a, fuzz_in *in, const pgetl_arrow_type *t, struct 
         }
     }
     /*
-     * Extra buffers of a hostile count: small junk blocks. A view array's
-     * last buffer is its variadic sizes (8 bytes per data buffer) by the
-     * interface's contract, so it is never junk of another size.
+     * Buffers beyond those the format defines (a hostile count): small junk
+     * blocks. A buffer the format does define keeps its implied size or is
+     * NULL, never junk of another size: that would break the producer's
+     * contract, not pgetl's. A view array defines all of its buffers (data
+     * buffers sized by the variadic sizes, which come last).
      */
     bool view = t->kind == PGETL_AK_UTF8_VIEW || t->kind == PGETL_AK_BINARY_VIEW;
-    for (int64_t k = 2; k < nbuf; k++)
-        if (!bufs[k] && !(nulls & 32) && !(view && k == nbuf - 1))
+    int64_t defined = view ? nbuf : (t->kind == PGETL_AK_UTF8 || t->kind == PGETL_AK_LARGE_UTF8 ||
+                                     t->kind == PGETL_AK_BINARY || t->kind == PGETL_AK_LARGE_BINARY)
+                                        ? 3
+                                        : 2;
+    for (int64_t k = defined; k < nbuf; k++)
+        if (!bufs[k] && !(nulls & 32))
             bufs[k] = alloc_fill(a, in, 8);
 }
 
@@ -316,6 +322,20 @@ static void describe(const pgetl_arrow_field *fields, int nf, const int *use, in
         fprintf(stderr, " field %d %s (kind %d)%s\n", i, pgetl__arrow_field_describe(&fields[i], buf, sizeof buf),
                 (int)fields[i].type.kind, used ? " loaded" : "");
         describe_array("array", batch->children[i]);
+        const struct ArrowArray *a = batch->children[i];
+        bool large = fields[i].type.kind == PGETL_AK_LARGE_UTF8 ||
+                     fields[i].type.kind == PGETL_AK_LARGE_BINARY;
+        if ((large || fields[i].type.kind == PGETL_AK_UTF8 ||
+             fields[i].type.kind == PGETL_AK_BINARY) &&
+            a->n_buffers > 1 && a->buffers[1] && a->length >= 0 && a->length < 64 &&
+            a->offset >= 0 && a->offset < 64) {
+            fprintf(stderr, "  offsets:");
+            for (int64_t k = 0; k <= a->offset + a->length; k++)
+                fprintf(stderr, " %lld",
+                        large ? (long long)((const int64_t *)a->buffers[1])[k]
+                              : (long long)((const int32_t *)a->buffers[1])[k]);
+            fputc('\n', stderr);
+        }
         if (batch->children[i]->n_children > 0)
             describe_array("child", batch->children[i]->children[0]);
         if (batch->children[i]->dictionary)
