@@ -106,7 +106,11 @@ pgetl_code pgetl__copy_send(pgetl_copy *c, const char *data, size_t len, pgetl_e
 }
 
 pgetl_code pgetl__copy_start(pgetl_copy *c, pgetl_error *err) {
-    PGresult *res = PQexec(c->pg, c->sql);
+    return pgetl__copy_start_sql(c, c->sql, err);
+}
+
+pgetl_code pgetl__copy_start_sql(pgetl_copy *c, const char *sql, pgetl_error *err) {
+    PGresult *res = PQexec(c->pg, sql);
     if (!res)
         return pgetl__error_oom(err, "COPY");
     if (PQresultStatus(res) != PGRES_COPY_IN) {
@@ -247,6 +251,8 @@ static void next_batch(pgetl_copy *c) {
 static void copy_free(pgetl_copy *c) {
     pgetl__buf_reset(&c->buf);
     pgetl__free(c->sql);
+    for (int i = 0; i < 3; i++)
+        pgetl__free(c->iso_sql[i]);
     pgetl__free(c->colidx);
     pgetl__free(c->bincols);
     pgetl__free(c->lens);

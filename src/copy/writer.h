@@ -26,14 +26,14 @@ typedef struct pgetl__line_mark {
 #define PGETL_LINE_MARKS_MAX 65536
 
 /*
- * Isolation windows (isolate.c): a batch goes out as COPYs of at most
- * iso_window rows, each kept under the savepoint once it loads. A failed
+ * Isolation windows (isolate.c): a batch goes out as COPYs of at most a
+ * window of rows, each kept under the savepoint once it loads. A failed
  * COPY costs the rows sent after the bad one plus the accepted ones before
- * it (resent once), about one window, so the window bounds the work per bad
- * row. The first window, 8192 rows, keeps a clean load at a few COPYs per
- * default batch (each costs two round trips, negligible next to 8192 rows);
- * after a reject the window is half the rows seen since the previous reject
- * (at least 32), growing by half per clean COPY back up to 8192.
+ * it (resent once): about one window, so the window bounds the work per bad
+ * row. Until the first reject the window is 8192 rows, so a clean load takes
+ * a few COPYs per default batch (one round trip each, negligible next to
+ * 8192 rows); after it, a quarter of the average rows between rejects, at
+ * least 32 rows (about what one COPY's round trip costs in server time).
  */
 #define PGETL_ISO_FIRST_WINDOW 8192
 #define PGETL_ISO_MIN_WINDOW 32
@@ -100,14 +100,18 @@ struct pgetl_copy {
 
     pgetl__copy_outcome outcome; /* isolation: the latest COPY's outcome       */
     pgetl__copy_outcome held;    /* isolation: the error being worked on       */
-    int64_t iso_window;          /* isolation: rows per COPY (0 = not started) */
     int64_t iso_gap;             /* isolation: rows stored since the last reject */
+    int64_t iso_gap_avg;         /* isolation: average rows between rejects, 0 = none yet */
+    char *iso_sql[3];            /* isolation: c->sql after SAVEPOINT, keep, undo */
     pgetl_copy_stats stats;
     int64_t t0_ns;
 };
 
 /* Sends `COPY ... FROM STDIN` and expects COPY IN (binary: sends the header too). */
 pgetl_code pgetl__copy_start(pgetl_copy *copy, pgetl_error *err);
+
+/* The same with `sql`, c->sql preceded by other statements (isolate.c's savepoints). */
+pgetl_code pgetl__copy_start_sql(pgetl_copy *copy, const char *sql, pgetl_error *err);
 
 /* PQputCopyData, counting bytes. */
 pgetl_code pgetl__copy_send(pgetl_copy *copy, const char *data, size_t len, pgetl_error *err);
