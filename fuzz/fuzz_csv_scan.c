@@ -6,6 +6,8 @@
  * sizes; the rest is the file's bytes. Invariants checked:
  *   - rows found one after another cover a prefix of the input exactly, in
  *     order, each ending in '\n'; no row end is found in what is left;
+ *   - the rows are those a plain byte-by-byte reading of the documented
+ *     rules finds (the scanner's memchr shortcuts change nothing);
  *   - a scan fed the input in arbitrary chunks (resuming with kept state, as
  *     batch.c does) finds exactly the same rows, field counts, line counts
  *     and final quote state as a one-shot scan;
@@ -113,6 +115,43 @@ static int scan_chunked(const pgetl_csv_dialect *d, const char *src, size_t n, u
     return nrows;
 }
 
+/*
+ * The row ends by the rules in csv_scan.c's header, byte by byte and
+ * without any of the scanner's shortcuts: the reference the fast scanner
+ * must agree with. Returns the number of complete rows, their lengths in len.
+ */
+static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, size_t *len) {
+    int nrows = 0;
+    size_t start = 0;
+    bool inq = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (d->text) {
+            if (c == '\\') {
+                i++;
+                continue;
+            }
+        } else if (inq) {
+            if (d->escape != d->quote && c == d->escape && i + 1 < n &&
+                (s[i + 1] == d->quote || s[i + 1] == d->escape)) {
+                i++;
+                continue;
+            }
+            if (c == d->quote)
+                inq = false;
+            continue;
+        } else if (c == d->quote) {
+            inq = true;
+            continue;
+        }
+        if (c == '\n' && nrows < MAX_ROWS) {
+            len[nrows++] = i + 1 - start;
+            start = i + 1;
+        }
+    }
+    return nrows;
+}
+
 static int64_t count_nl(const char *p, size_t n) {
     int64_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -144,6 +183,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         covered += a[i].len;
     }
     FUZZ_CHECK(covered <= n, "rows cover %zu of %zu bytes", covered, n);
+    static size_t ref[MAX_ROWS];
+    int nref = reference_rows(&d, buf, n, ref);
+    FUZZ_CHECK(nref == na, "reference finds %d rows, scanner %d", nref, na);
+    for (int i = 0; i < na; i++)
+        FUZZ_CHECK(ref[i] == a[i].len, "row %d: reference length %zu, scanner %zu", i, ref[i],
+                   a[i].len);
     /* The tail state only matters when there is a tail (batch.c checks in_quote at EOF). */
     if (covered < n)
         FUZZ_CHECK(ta.in_quote == tb.in_quote, "tail quote state differs");
