@@ -434,6 +434,56 @@ static void bad_rows_resend_little(void **state) {
     pgetl_conn_close(conn);
 }
 
+/*
+ * A prefix that was accepted row by row can still fail at the end of its
+ * COPY (foreign keys are checked there, naming no line): rows 10 and 300
+ * have no parent, row 200 breaks the CHECK. The first COPY fails at row
+ * 200's line; resending rows [0, 200) fails on the foreign key, found by
+ * bisection; row 200 is then tried again rather than rejected on evidence
+ * from a COPY that also held row 10. Rejects come in row order, each once.
+ */
+static void deferred_error_in_prefix(void **state) {
+    (void)state;
+    setup();
+    pgetl_conn *conn = harness_connect();
+    pgetl_error err;
+    seen s = {0};
+    pgetl_copy_options o;
+    pgetl_copy_options_init(&o);
+    o.batch_rows = 1000;
+    o.max_rejects = 10;
+    o.on_reject = on_reject;
+    o.reject_user = &s;
+    pgetl_copy *c = NULL;
+    assert_pgetl_ok(pgetl_copy_begin(conn, "iso", &o, &c, &err), &err);
+    for (int i = 0; i < 1000; i++) {
+        char a[16], b[16], p[16];
+        snprintf(a, sizeof a, "%d", i);
+        snprintf(b, sizeof b, "%d", i == 200 ? -1 : i);
+        snprintf(p, sizeof p, "%d", i == 10 || i == 300 ? 5000 : i % 1000);
+        const char *v[4] = {a, b, p, NULL};
+        assert_pgetl_ok(pgetl_copy_write_row(c, v, NULL, &err), &err);
+    }
+    pgetl_copy_stats st;
+    assert_pgetl_ok(pgetl_copy_end(c, &st, &err), &err);
+    assert_int_equal(s.n, 3);
+    const int64_t want[3] = {10, 200, 300};
+    const char *state_want[3] = {"23503", "23514", "23503"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s.row_index[i], want[i]);
+        assert_int_equal(s.batch_row[i], want[i]);
+        assert_string_equal(s.sqlstate[i], state_want[i]);
+    }
+    assert_int_equal(st.rows_loaded, 997);
+    assert_int_equal(st.rows_rejected, 3);
+    assert_int_equal(scalar(conn, "SELECT count(*) FROM iso"), 997);
+    assert_int_equal(scalar(conn, "SELECT count(*) FROM (SELECT i FROM generate_series(0, 999) i"
+                                  " WHERE i NOT IN (10, 200, 300) EXCEPT ALL SELECT id FROM iso) x"),
+                     0);
+    assert_pgetl_ok(pgetl_commit(conn, &err), &err);
+    pgetl_conn_close(conn);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(isolate_text),
@@ -446,6 +496,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(all_rows_bad),
         cmocka_unit_test(server_dies_between_batches),
         cmocka_unit_test(bad_rows_resend_little),
+        cmocka_unit_test(deferred_error_in_prefix),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
