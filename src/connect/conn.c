@@ -183,7 +183,9 @@ void pgetl__conn_run_detach(pgetl_conn *conn) {
 }
 
 pgetl_code pgetl__conn_exec_simple(pgetl_conn *conn, const char *sql, pgetl_error *err) {
+    pgetl__conn_wait_begin(conn->pg);
     PGresult *res = PQexec(conn->pg, sql);
+    pgetl__conn_wait_end(conn->pg);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         PQclear(res);

@@ -9,7 +9,12 @@
  * a request outstanding, and when no byte has moved in either direction for
  * io_timeout_s it is stalled. The watchdog then shuts the socket down, which
  * wakes libpq's wait with an error; pgetl__error_from_pg() asks us for the
- * reason so the caller's message names the bound.
+ * reason so the caller's message names the bound. pgetl brackets its
+ * blocking calls (pgetl__conn_wait_begin/end: statements, COPY start, COPY
+ * writes, end and reads), which is what matters in practice: the kernel
+ * updates "last received" on bare ACKs too, so the TCP heuristic alone only
+ * sees a peer that stopped acknowledging. Inside a COPY, between calls, the
+ * time is the caller's own and never counts.
  *
  * The watchdog holds its own dup() of each socket, so it can never shut down
  * a descriptor number that libpq closed and the process reused; the entry
@@ -36,7 +41,8 @@ typedef struct watch {
     uint32_t limit_ms; /* io_timeout_s; 0: only named in messages         */
     double user_timeout_s, keepalives_idle_s; /* for naming the kernel's bound */
     bool fired;
-    bool awaiting;     /* blocked reading COPY data (pgetl__conn_get_copy_data) */
+    bool awaiting;     /* inside a bracketed blocking wait on the server     */
+    bool copy_in;      /* in a COPY between calls: the caller's own time      */
     uint32_t idle_ms;  /* how long nothing had moved when it fired        */
 } watch;
 
@@ -60,7 +66,8 @@ static uint32_t scan(void) {
             continue; /* not an established TCP connection */
         /* A request is outstanding when pgetl sent after it last received, or
          * is blocked reading a COPY stream that stopped mid-way. */
-        bool outstanding = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv || w->awaiting;
+        bool outstanding =
+            w->awaiting || (!w->copy_in && ti.tcpi_last_data_sent < ti.tcpi_last_data_recv);
         uint32_t idle = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv ? ti.tcpi_last_data_sent
                                                                       : ti.tcpi_last_data_recv;
         if (outstanding && idle >= w->limit_ms) {
@@ -213,10 +220,17 @@ void pgetl__conn_finish(PGconn *pg) {
 }
 
 static void set_awaiting(const PGconn *pg, bool on) {
+    /* Read on the connection's own thread, so no race with libpq: still in
+     * a COPY after a call means the next pause is the caller's (a producer
+     * between writes, a consumer between batches), never a server stall. */
+    bool copy_in = !on && PQtransactionStatus(pg) == PQTRANS_ACTIVE;
     pthread_mutex_lock(&mu);
-    for (watch *w = head; w; w = w->next)
-        if (w->pg == pg)
+    for (watch *w = head; w; w = w->next) {
+        if (w->pg == pg) {
             w->awaiting = on;
+            w->copy_in = copy_in;
+        }
+    }
     pthread_mutex_unlock(&mu);
 }
 

@@ -110,7 +110,9 @@ pgetl_code pgetl__copy_start(pgetl_copy *c, pgetl_error *err) {
 }
 
 pgetl_code pgetl__copy_start_sql(pgetl_copy *c, const char *sql, pgetl_error *err) {
+    pgetl__conn_wait_begin(c->pg);
     PGresult *res = PQexec(c->pg, sql);
+    pgetl__conn_wait_end(c->pg);
     if (!res)
         return pgetl__error_oom(err, "COPY");
     if (PQresultStatus(res) != PGRES_COPY_IN) {

@@ -419,7 +419,9 @@ static pgetl_code start(qa_stream *s, const char *sql, int nparams, const char *
             pgetl__buf_reset(&c);
             goto oom;
         }
+        pgetl__conn_wait_begin(pg);
         PGresult *res = PQexec(pg, c.data);
+        pgetl__conn_wait_end(pg);
         pgetl__buf_reset(&c);
         rc = check_result(res, PGRES_COPY_OUT, pg, "query_arrow", err);
         if (rc == PGETL_OK && (PQbinaryTuples(res) != 1 || PQnfields(res) != ncols))

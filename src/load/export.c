@@ -252,7 +252,9 @@ pgetl_code pgetl_export_fd(pgetl_conn *conn, const pgetl_export_options *opts, i
     if (rc != PGETL_OK)
         goto done;
 
+    pgetl__conn_wait_begin(pg);
     res = PQexecParams(pg, sql.data, 0, NULL, NULL, NULL, NULL, 0);
+    pgetl__conn_wait_end(pg);
     if (PQresultStatus(res) != PGRES_COPY_OUT) {
         rc = pgetl__error_from_pg(err, res, pg, "export");
         goto done;

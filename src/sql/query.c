@@ -39,7 +39,9 @@ pgetl_code pgetl__sql_run(pgetl_conn *conn, const char *sql, int nparams,
     if (rc != PGETL_OK)
         return rc;
     PGconn *pg = pgetl__conn_pg(conn);
+    pgetl__conn_wait_begin(pg);
     PGresult *res = PQexecParams(pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    pgetl__conn_wait_end(pg);
     ExecStatusType st = PQresultStatus(res);
     switch (st) {
     case PGRES_COMMAND_OK:

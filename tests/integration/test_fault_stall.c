@@ -157,6 +157,128 @@ static void io_stall(fh_path path) {
     env_close(&e);
 }
 
+/*
+ * The other side of io_timeout_s: a connection that is merely idle (in the
+ * pool, or held by the caller inside a transaction) for longer than the
+ * bound is never shut down, and a COPY whose rows keep coming is not either.
+ */
+static void io_timeout_spares_idle(void **s) {
+    (void)s;
+    env e;
+    env_open(&e, "fault_stall_io_idle");
+    e.cfg.io_timeout_s = 0.5;
+    e.cfg.pool_max = 1;
+    pgetl_pool *pool = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
+    usleep(1200000); /* idle in the pool */
+    pgetl_conn *conn = NULL;
+    assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
+    assert_pgetl_ok(pgetl_execute(conn, "SELECT 1", 0, NULL, NULL, &err), &err);
+    usleep(1200000); /* idle inside the caller's transaction */
+    assert_pgetl_ok(pgetl_execute(conn, "SELECT 2", 0, NULL, NULL, &err), &err);
+    /* A COPY fed a row every 0.1 s for 1.5 s: never idle for the bound. */
+    pgetl_copy *copy = NULL;
+    pgetl_copy_options o;
+    pgetl_copy_options_init(&o);
+    o.chunk_bytes = 1; /* every row goes out at once */
+    assert_pgetl_ok(pgetl_copy_begin(conn, "fault_t", &o, &copy, &err), &err);
+    for (int i = 1; i <= 15; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", i);
+        const char *vals[2] = {id, "slow"};
+        assert_pgetl_ok(pgetl_copy_write_row(copy, vals, NULL, &err), &err);
+        usleep(100000);
+    }
+    pgetl_copy_stats st;
+    assert_pgetl_ok(pgetl_copy_end(copy, &st, &err), &err);
+    assert_int_equal(st.rows_loaded, 15);
+    assert_pgetl_ok(pgetl_commit(conn, &err), &err);
+    pgetl_pool_stats ps;
+    pgetl_pool_get_stats(pool, &ps);
+    assert_int_equal(ps.opened, 1); /* the one connection lived through it all */
+    assert_int_equal(fh_rows(e.pg), 15);
+
+    /* A producer that pauses longer than the bound after >8 KiB went out
+     * (so data was sent after the server last spoke): still not a stall. */
+    assert_pgetl_ok(pgetl_copy_begin(conn, "fault_t", &o, &copy, &err), &err);
+    char pad[1000];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    for (int i = 16; i <= 60; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", i);
+        const char *vals[2] = {id, pad};
+        assert_pgetl_ok(pgetl_copy_write_row(copy, vals, NULL, &err), &err);
+        if (i == 40)
+            usleep(1500000);
+    }
+    assert_pgetl_ok(pgetl_copy_end(copy, &st, &err), &err);
+    assert_int_equal(st.rows_loaded, 45);
+    assert_pgetl_ok(pgetl_commit(conn, &err), &err);
+    pgetl_pool_release(pool, conn);
+    pgetl_pool_get_stats(pool, &ps);
+    assert_int_equal(ps.opened, 1);
+    assert_int_equal(fh_rows(e.pg), 60);
+    pgetl_pool_destroy(pool);
+    env_close(&e);
+}
+
+/*
+ * A server that never answers a statement at all (the proxy stops
+ * forwarding server->client right before it): a plain statement, the start
+ * of a query->Arrow and the start of an export each fail within
+ * io_timeout_s.
+ */
+static void io_timeout_no_answer(void **s) {
+    (void)s;
+    env e;
+    env_open(&e, "fault_stall_io_noanswer");
+    e.cfg.io_timeout_s = BOUND;
+    pgetl_pool *pool = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
+    static const char *const what[3] = {"pgetl_execute", "pgetl_query_arrow", "pgetl_export_fd"};
+    for (int op = 0; op < 3; op++) {
+        fp_pass(e.fp);
+        pgetl_conn *conn = NULL;
+        assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
+        /* BEGIN first, so the statement itself is what gets no answer. */
+        assert_pgetl_ok(pgetl_begin(conn, &err), &err);
+        fp_set(e.fp, FP_DOWN, FP_STALL, 0, 0);
+        fh_watchdog_arm(3 * BOUND + 2, what[op]);
+        double t0 = fh_now();
+        pgetl_code rc;
+        if (op == 0) {
+            rc = pgetl_execute(conn, "SELECT 1", 0, NULL, NULL, &err);
+        } else if (op == 1) {
+            struct ArrowArrayStream st;
+            rc = pgetl_query_arrow(conn, "SELECT 1 AS x", 0, NULL, &st, &err);
+            if (rc == PGETL_OK)
+                st.release(&st);
+        } else {
+            pgetl_export_options o;
+            pgetl_export_options_init(&o);
+            o.query = "SELECT 1";
+            FILE *devnull = fopen("/dev/null", "w");
+            rc = pgetl_export_fd(conn, &o, fileno(devnull), NULL, NULL, &err);
+            fclose(devnull);
+        }
+        double secs = fh_now() - t0;
+        fh_watchdog_disarm();
+        printf("FAULT | server never answers (io_timeout_s 1) | %s | %s | %.2f s | %s\n", what[op],
+               pgetl_code_name(rc), secs, err.message);
+        assert_int_equal(rc, PGETL_ECONNLOST);
+        assert_non_null(strstr(err.message, "io_timeout_s (1.0 s) expired"));
+        assert_null(strstr(err.message, "BEGIN"));
+        pgetl_pool_release(pool, conn);
+    }
+    fp_pass(e.fp);
+    fh_assert_pool_recovers(pool);
+    pgetl_pool_destroy(pool);
+    env_close(&e);
+}
+
 /* ---- statement_timeout_s ---------------------------------------------------- */
 
 static void statement_blocked(fh_path path) {
@@ -327,6 +449,8 @@ int main(int argc, char **argv) {
         T(keepalive_options_applied),
         T(connect_timeout_standalone),
         T(connect_timeout_pool),
+        T(io_timeout_spares_idle),
+        T(io_timeout_no_answer),
         T(io_timeout_load),
         T(io_timeout_load_maxerr),
         T(io_timeout_load_jobs2),
