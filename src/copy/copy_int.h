@@ -11,10 +11,11 @@
  * The writer owns framing (binary header and trailer), chunking into
  * PQputCopyData calls, batch accounting, and bad-row isolation: in isolation
  * mode (max_rejects >= 0) it keeps each batch's rows with their boundaries
- * until the batch is accepted, runs each batch under a SAVEPOINT, and on a
- * server error replays the batch without the offending row (found from the
- * error's "COPY t, line N" context, else by bisection), handing that row to
- * the reject callback. Row boundaries are what make this possible; that is
+ * until the batch is accepted, loads each batch under a SAVEPOINT in COPYs
+ * of a window of rows, and on a server error sets the offending row aside
+ * (found from the error's "COPY t, line N" context, else by bisection),
+ * handing it to the reject callback, and resends only the rows around it
+ * (isolate.c). Row boundaries are what make this possible; that is
  * why rows go through row_begin/row_end rather than raw appends.
  */
 #ifndef PGETL_SRC_COPY_INT_H

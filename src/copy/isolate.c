@@ -142,10 +142,10 @@ static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o,
  * Rows for the next window: a quarter of the rows expected between two
  * rejects (a moving average, or the current run of clean rows when that is
  * longer). Bad rows arrive at random, so a constant window is the best
- * guess; a quarter of the gap (bench_isolate, bench/README.md "Bad-row
- * isolation": 1.3x of a clean load at 0.1% bad rows, against 1.35x for an
- * eighth and 1.5x for a sixteenth) trades about four COPYs per gap against
- * an eighth of the gap resent per bad row on average.
+ * guess; a quarter of the gap trades about four COPYs per gap against an
+ * eighth of the gap resent per bad row on average. bench_isolate (bench/
+ * README.md "Bad-row isolation", 0.1% bad rows, a noisy shared machine):
+ * a quarter 1.30x of a clean load, an eighth 1.35x, a sixteenth 1.53x.
  */
 static int64_t window_size(const pgetl_copy *c) {
     if (c->iso_gap_avg == 0)
