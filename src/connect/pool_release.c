@@ -50,7 +50,9 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
         pgetl__pool_log_slot(PGETL_LOG_WARN, "pool_release_in_transaction", s, msg,
                              pgetl__pool_clock_ns());
         if (keep) {
+            pgetl__conn_wait_begin(pg);
             PGresult *r = PQexec(pg, "ROLLBACK");
+            pgetl__conn_wait_end(pg);
             keep = PQresultStatus(r) == PGRES_COMMAND_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
             PQclear(r);
         }

@@ -178,7 +178,9 @@ static int next_row_rows(qa_stream *s) {
     pgetl_error err;
     if (s->row_used || !s->row) {
         PQclear(s->row);
+        pgetl__conn_wait_begin(s->pg);
         s->row = PQgetResult(s->pg);
+        pgetl__conn_wait_end(s->pg);
         s->row_used = false;
     }
     PGresult *res = s->row;
@@ -341,7 +343,9 @@ static pgetl_code check_result(PGresult *res, ExecStatusType want, PGconn *pg, c
 static pgetl_code describe(qa_stream *s, const char *sql, int nparams, int64_t var_limit,
                            bool **wrap_out, pgetl_error *err) {
     PGconn *pg = s->pg;
+    pgetl__conn_wait_begin(pg);
     PGresult *res = PQprepare(pg, "", sql, nparams, NULL);
+    pgetl__conn_wait_end(pg);
     pgetl_code rc = check_result(res, PGRES_COMMAND_OK, pg, "query_arrow", err);
     PQclear(res);
     if (rc != PGETL_OK)
@@ -437,7 +441,9 @@ static pgetl_code start(qa_stream *s, const char *sql, int nparams, const char *
     } else {
         s->mode = MODE_ROWS;
         if (any_wrap) {
+            pgetl__conn_wait_begin(pg);
             PGresult *res = PQprepare(pg, "", q.data, nparams, NULL);
+            pgetl__conn_wait_end(pg);
             rc = check_result(res, PGRES_COMMAND_OK, pg, "query_arrow", err);
             PQclear(res);
         }
@@ -456,7 +462,9 @@ static pgetl_code start(qa_stream *s, const char *sql, int nparams, const char *
         }
         if (rc == PGETL_OK) {
             /* The first result shows errors found at execution start, before streaming. */
+            pgetl__conn_wait_begin(pg);
             s->row = PQgetResult(pg);
+            pgetl__conn_wait_end(pg);
             ExecStatusType st = PQresultStatus(s->row);
             if (!s->row || (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK))
                 rc = s->row ? pgetl__error_from_pg(err, s->row, pg, "query_arrow")

@@ -124,7 +124,9 @@ void pgetl__copyout_restore_savepoint(PGconn *pg) {
     PGTransactionStatusType t = PQtransactionStatus(pg);
     if (t != PQTRANS_INTRANS && t != PQTRANS_INERROR)
         return;
+    pgetl__conn_wait_begin(pg);
     PGresult *res = PQexec(pg, "ROLLBACK TO SAVEPOINT " PGETL_QUERY_ARROW_SAVEPOINT
                                "; RELEASE SAVEPOINT " PGETL_QUERY_ARROW_SAVEPOINT);
+    pgetl__conn_wait_end(pg);
     PQclear(res);
 }

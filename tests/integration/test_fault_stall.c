@@ -279,6 +279,55 @@ static void io_timeout_no_answer(void **s) {
     env_close(&e);
 }
 
+/* query->Arrow with a parameter streams rows in single-row mode, not COPY. */
+static void io_timeout_query_arrow_params(void **s) {
+    (void)s;
+    env e;
+    env_open(&e, "fault_stall_io_qa_params");
+    e.cfg.io_timeout_s = BOUND;
+    pgetl_pool *pool = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
+    pgetl_conn *conn = NULL;
+    assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
+    fp_set(e.fp, FP_DOWN, FP_STALL, STALL_AT, 0);
+    const char *params[1] = {"100000"};
+    fh_watchdog_arm(3 * BOUND + 2, "query->Arrow with a parameter");
+    double t0 = fh_now();
+    struct ArrowArrayStream st;
+    pgetl_code rc = pgetl_query_arrow(
+        conn, "SELECT g AS id, 'row ' || g || ' with some padding text' AS v "
+              "FROM generate_series(1, $1::int) g",
+        1, params, &st, &err);
+    if (rc == PGETL_OK) {
+        for (;;) {
+            struct ArrowArray a;
+            int en = st.get_next(&st, &a);
+            if (en != 0) {
+                const char *m = st.get_last_error(&st);
+                rc = pgetl_error_set(&err, PGETL_EIO, "get_next: %s", m ? m : "");
+                break;
+            }
+            if (!a.release)
+                break;
+            a.release(&a);
+        }
+        st.release(&st);
+    }
+    double secs = fh_now() - t0;
+    fh_watchdog_disarm();
+    printf("FAULT | stall server->client after 0.5 MB (io_timeout_s 1) | query->Arrow, "
+           "with $1 (single-row mode) | %s | %.2f s | %s\n",
+           pgetl_code_name(rc), secs, err.message);
+    assert_true(rc == PGETL_EIO || rc == PGETL_ECONNLOST);
+    assert_non_null(strstr(err.message, "io_timeout_s (1.0 s) expired"));
+    pgetl_pool_release(pool, conn);
+    fp_pass(e.fp);
+    fh_assert_pool_recovers(pool);
+    pgetl_pool_destroy(pool);
+    env_close(&e);
+}
+
 /* ---- statement_timeout_s ---------------------------------------------------- */
 
 static void statement_blocked(fh_path path) {
@@ -451,6 +500,7 @@ int main(int argc, char **argv) {
         T(connect_timeout_pool),
         T(io_timeout_spares_idle),
         T(io_timeout_no_answer),
+        T(io_timeout_query_arrow_params),
         T(io_timeout_load),
         T(io_timeout_load_maxerr),
         T(io_timeout_load_jobs2),
