@@ -53,13 +53,13 @@ typedef struct fp_rule {
 } fp_rule;
 
 typedef struct fp_pair {
-    int fd[2];               /* [0] client side, [1] server side                 */
-    bool eof[2];             /* direction's source reached EOF, pending flushed  */
-    int64_t count[2];        /* bytes forwarded per direction                   */
-    int64_t threshold[2];    /* the rule applies from this count                 */
-    char buf[2][FP_BUF];     /* bytes read from the source, not yet written      */
+    int fd[2];            /* [0] client side, [1] server side                 */
+    bool eof[2];          /* direction's source reached EOF, pending flushed  */
+    int64_t count[2];     /* bytes forwarded per direction                   */
+    int64_t threshold[2]; /* the rule applies from this count                 */
+    char buf[2][FP_BUF];  /* bytes read from the source, not yet written      */
     size_t len[2], off[2];
-    double budget[2];        /* FP_SLOW allowance                                */
+    double budget[2]; /* FP_SLOW allowance                                */
 } fp_pair;
 
 typedef struct faultproxy {
@@ -71,7 +71,7 @@ typedef struct faultproxy {
     fp_rule rule[2];
     fp_pair *pairs[FP_MAX_CONNS];
     int npairs, accepted;
-    int64_t total[2];        /* bytes read per direction, all connections       */
+    int64_t total[2]; /* bytes read per direction, all connections       */
 } faultproxy;
 
 static inline double fp_now(void) {

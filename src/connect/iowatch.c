@@ -37,13 +37,13 @@
 typedef struct watch {
     struct watch *next;
     const PGconn *pg;
-    int fd;            /* our dup of libpq's socket                      */
-    uint32_t limit_ms; /* io_timeout_s; 0: only named in messages         */
+    int fd;                                   /* our dup of libpq's socket                      */
+    uint32_t limit_ms;                        /* io_timeout_s; 0: only named in messages         */
     double user_timeout_s, keepalives_idle_s; /* for naming the kernel's bound */
     bool fired;
-    bool awaiting;     /* inside a bracketed blocking wait on the server     */
-    bool copy_in;      /* in a COPY between calls: the caller's own time      */
-    uint32_t idle_ms;  /* how long nothing had moved when it fired        */
+    bool awaiting;    /* inside a bracketed blocking wait on the server     */
+    bool copy_in;     /* in a COPY between calls: the caller's own time      */
+    uint32_t idle_ms; /* how long nothing had moved when it fired        */
 } watch;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -69,7 +69,7 @@ static uint32_t scan(void) {
         bool outstanding =
             w->awaiting || (!w->copy_in && ti.tcpi_last_data_sent < ti.tcpi_last_data_recv);
         uint32_t idle = ti.tcpi_last_data_sent < ti.tcpi_last_data_recv ? ti.tcpi_last_data_sent
-                                                                      : ti.tcpi_last_data_recv;
+                                                                        : ti.tcpi_last_data_recv;
         if (outstanding && idle >= w->limit_ms) {
             w->fired = true;
             w->idle_ms = idle;

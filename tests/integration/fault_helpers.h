@@ -91,9 +91,9 @@ static inline int fh_fd_count(void) {
 /* Backends with this application_name (from a direct connection). */
 static inline int64_t fh_backends(PGconn *pg, const char *app) {
     const char *params[1] = {app};
-    PGresult *r = PQexecParams(pg,
-                               "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                               1, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", 1,
+                     NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail_msg("pg_stat_activity: %s", PQerrorMessage(pg));
     int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -185,8 +185,8 @@ typedef enum fh_path {
 } fh_path;
 
 static const char *const fh_path_name[FH_NPATHS] = {
-    "load (atomic)", "load max_errors", "load jobs=2", "Arrow ingest",
-    "records writer", "query->Arrow", "export"};
+    "load (atomic)",  "load max_errors", "load jobs=2", "Arrow ingest",
+    "records writer", "query->Arrow",    "export"};
 
 /* Whether the path writes (and so must leave zero rows behind). */
 static inline bool fh_path_writes(fh_path p) {
@@ -220,8 +220,8 @@ static inline const char *fh_csv(bool bad) {
 static inline void fh_csv_cleanup(void) {
     for (int b = 0; b < 2; b++) {
         char path[256];
-        snprintf(path, sizeof path, "/tmp/pgetl_fault_%s_%d_%d.csv", PGETL_TEST_NAME,
-                 (int)getpid(), b);
+        snprintf(path, sizeof path, "/tmp/pgetl_fault_%s_%d_%d.csv", PGETL_TEST_NAME, (int)getpid(),
+                 b);
         unlink(path);
     }
 }
@@ -252,9 +252,10 @@ static inline void fh_arrow_stream(struct ArrowArrayStream *st) {
 
 /* ~3.5 MB, produced over ~0.3 s (a 30 ms pause every 10000 rows), so that a
  * fault at 0.5 MB reaches a server still sending. */
-#define FH_QUERY "SELECT g AS id, 'row ' || g || ' with some padding text' AS v " \
-                 "FROM generate_series(1, 100000) g " \
-                 "WHERE g % 10000 <> 0 OR pg_sleep(0.03)::text = ''"
+#define FH_QUERY                                                                                   \
+    "SELECT g AS id, 'row ' || g || ' with some padding text' AS v "                               \
+    "FROM generate_series(1, 100000) g "                                                           \
+    "WHERE g % 10000 <> 0 OR pg_sleep(0.03)::text = ''"
 
 /* The query the reading paths run (tests may point it elsewhere). */
 static const char *fh_query = FH_QUERY;

@@ -55,8 +55,8 @@ static void run_fault(fh_path path, fault_kind kind) {
     assert_pgetl_ok(pgetl_pool_create(&cfg, &pool, &err), &err);
 
     fp_dir dir = fh_path_dir(path);
-    fh_trigger trig = {.fp = fp, .dir = dir, .bytes = CUT_AT, .action = terminate_action,
-                       .arg = app};
+    fh_trigger trig = {
+        .fp = fp, .dir = dir, .bytes = CUT_AT, .action = terminate_action, .arg = app};
     if (kind == CUT) {
         fp_set(fp, dir, FP_CUT, CUT_AT, 0);
     } else {
@@ -104,13 +104,34 @@ static void run_fault(fh_path path, fault_kind kind) {
 }
 
 #define CASES(kind, k)                                                                             \
-    static void kind##_load(void **s) { (void)s; run_fault(FH_LOAD, k); }                          \
-    static void kind##_load_maxerr(void **s) { (void)s; run_fault(FH_LOAD_MAXERR, k); }            \
-    static void kind##_load_jobs2(void **s) { (void)s; run_fault(FH_LOAD_JOBS2, k); }              \
-    static void kind##_arrow(void **s) { (void)s; run_fault(FH_ARROW, k); }                        \
-    static void kind##_records(void **s) { (void)s; run_fault(FH_RECORDS, k); }                    \
-    static void kind##_query_arrow(void **s) { (void)s; run_fault(FH_QUERY_ARROW, k); }            \
-    static void kind##_export(void **s) { (void)s; run_fault(FH_EXPORT, k); }
+    static void kind##_load(void **s) {                                                            \
+        (void)s;                                                                                   \
+        run_fault(FH_LOAD, k);                                                                     \
+    }                                                                                              \
+    static void kind##_load_maxerr(void **s) {                                                     \
+        (void)s;                                                                                   \
+        run_fault(FH_LOAD_MAXERR, k);                                                              \
+    }                                                                                              \
+    static void kind##_load_jobs2(void **s) {                                                      \
+        (void)s;                                                                                   \
+        run_fault(FH_LOAD_JOBS2, k);                                                               \
+    }                                                                                              \
+    static void kind##_arrow(void **s) {                                                           \
+        (void)s;                                                                                   \
+        run_fault(FH_ARROW, k);                                                                    \
+    }                                                                                              \
+    static void kind##_records(void **s) {                                                         \
+        (void)s;                                                                                   \
+        run_fault(FH_RECORDS, k);                                                                  \
+    }                                                                                              \
+    static void kind##_query_arrow(void **s) {                                                     \
+        (void)s;                                                                                   \
+        run_fault(FH_QUERY_ARROW, k);                                                              \
+    }                                                                                              \
+    static void kind##_export(void **s) {                                                          \
+        (void)s;                                                                                   \
+        run_fault(FH_EXPORT, k);                                                                   \
+    }
 
 CASES(cut, CUT)
 CASES(terminate, TERMINATE)
@@ -125,11 +146,20 @@ static int teardown_all(void **state) {
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        T(cut_load),         T(cut_load_maxerr),         T(cut_load_jobs2),
-        T(cut_arrow),        T(cut_records),             T(cut_query_arrow),
-        T(cut_export),       T(terminate_load),          T(terminate_load_maxerr),
-        T(terminate_load_jobs2), T(terminate_arrow),     T(terminate_records),
-        T(terminate_query_arrow), T(terminate_export),
+        T(cut_load),
+        T(cut_load_maxerr),
+        T(cut_load_jobs2),
+        T(cut_arrow),
+        T(cut_records),
+        T(cut_query_arrow),
+        T(cut_export),
+        T(terminate_load),
+        T(terminate_load_maxerr),
+        T(terminate_load_jobs2),
+        T(terminate_arrow),
+        T(terminate_records),
+        T(terminate_query_arrow),
+        T(terminate_export),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

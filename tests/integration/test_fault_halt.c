@@ -135,19 +135,40 @@ static void run_halt(fh_path path) {
     fp_stop(fp);
 }
 
-static void halt_load(void **s) { (void)s; run_halt(FH_LOAD); }
-static void halt_load_maxerr(void **s) { (void)s; run_halt(FH_LOAD_MAXERR); }
-static void halt_load_jobs2(void **s) { (void)s; run_halt(FH_LOAD_JOBS2); }
-static void halt_arrow(void **s) { (void)s; run_halt(FH_ARROW); }
-static void halt_records(void **s) { (void)s; run_halt(FH_RECORDS); }
-static void halt_query_arrow(void **s) { (void)s; run_halt(FH_QUERY_ARROW); }
-static void halt_export(void **s) { (void)s; run_halt(FH_EXPORT); }
+static void halt_load(void **s) {
+    (void)s;
+    run_halt(FH_LOAD);
+}
+static void halt_load_maxerr(void **s) {
+    (void)s;
+    run_halt(FH_LOAD_MAXERR);
+}
+static void halt_load_jobs2(void **s) {
+    (void)s;
+    run_halt(FH_LOAD_JOBS2);
+}
+static void halt_arrow(void **s) {
+    (void)s;
+    run_halt(FH_ARROW);
+}
+static void halt_records(void **s) {
+    (void)s;
+    run_halt(FH_RECORDS);
+}
+static void halt_query_arrow(void **s) {
+    (void)s;
+    run_halt(FH_QUERY_ARROW);
+}
+static void halt_export(void **s) {
+    (void)s;
+    run_halt(FH_EXPORT);
+}
 
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(halt_load),        cmocka_unit_test(halt_load_maxerr),
-        cmocka_unit_test(halt_load_jobs2),  cmocka_unit_test(halt_arrow),
-        cmocka_unit_test(halt_records),     cmocka_unit_test(halt_query_arrow),
+        cmocka_unit_test(halt_load),       cmocka_unit_test(halt_load_maxerr),
+        cmocka_unit_test(halt_load_jobs2), cmocka_unit_test(halt_arrow),
+        cmocka_unit_test(halt_records),    cmocka_unit_test(halt_query_arrow),
         cmocka_unit_test(halt_export),
     };
     if (argc > 1)

@@ -295,10 +295,11 @@ static void io_timeout_query_arrow_params(void **s) {
     fh_watchdog_arm(3 * BOUND + 2, "query->Arrow with a parameter");
     double t0 = fh_now();
     struct ArrowArrayStream st;
-    pgetl_code rc = pgetl_query_arrow(
-        conn, "SELECT g AS id, 'row ' || g || ' with some padding text' AS v "
-              "FROM generate_series(1, $1::int) g",
-        1, params, &st, &err);
+    pgetl_code rc =
+        pgetl_query_arrow(conn,
+                          "SELECT g AS id, 'row ' || g || ' with some padding text' AS v "
+                          "FROM generate_series(1, $1::int) g",
+                          1, params, &st, &err);
     if (rc == PGETL_OK) {
         for (;;) {
             struct ArrowArray a;
@@ -473,13 +474,34 @@ static void config_rejects_bad_bounds(void **s) {
 }
 
 #define PATHS(fn, prefix)                                                                          \
-    static void prefix##_load(void **s) { (void)s; fn(FH_LOAD); }                                  \
-    static void prefix##_load_maxerr(void **s) { (void)s; fn(FH_LOAD_MAXERR); }                    \
-    static void prefix##_load_jobs2(void **s) { (void)s; fn(FH_LOAD_JOBS2); }                      \
-    static void prefix##_arrow(void **s) { (void)s; fn(FH_ARROW); }                                \
-    static void prefix##_records(void **s) { (void)s; fn(FH_RECORDS); }                            \
-    static void prefix##_query_arrow(void **s) { (void)s; fn(FH_QUERY_ARROW); }                    \
-    static void prefix##_export(void **s) { (void)s; fn(FH_EXPORT); }
+    static void prefix##_load(void **s) {                                                          \
+        (void)s;                                                                                   \
+        fn(FH_LOAD);                                                                               \
+    }                                                                                              \
+    static void prefix##_load_maxerr(void **s) {                                                   \
+        (void)s;                                                                                   \
+        fn(FH_LOAD_MAXERR);                                                                        \
+    }                                                                                              \
+    static void prefix##_load_jobs2(void **s) {                                                    \
+        (void)s;                                                                                   \
+        fn(FH_LOAD_JOBS2);                                                                         \
+    }                                                                                              \
+    static void prefix##_arrow(void **s) {                                                         \
+        (void)s;                                                                                   \
+        fn(FH_ARROW);                                                                              \
+    }                                                                                              \
+    static void prefix##_records(void **s) {                                                       \
+        (void)s;                                                                                   \
+        fn(FH_RECORDS);                                                                            \
+    }                                                                                              \
+    static void prefix##_query_arrow(void **s) {                                                   \
+        (void)s;                                                                                   \
+        fn(FH_QUERY_ARROW);                                                                        \
+    }                                                                                              \
+    static void prefix##_export(void **s) {                                                        \
+        (void)s;                                                                                   \
+        fn(FH_EXPORT);                                                                             \
+    }
 
 PATHS(io_stall, io_timeout)
 PATHS(statement_blocked, statement_timeout)
