@@ -435,16 +435,22 @@ char *pgetl__dsn_scrub(const char *dsn, const char *text, char *buf, size_t size
         return buf;
     }
     for (const char *p = text; *p;) {
-        bool hit = false;
-        for (int i = 0; i < secrets.nsecrets && !hit; i++) {
-            if (strncmp(p, secrets.secret[i], secrets.secret_len[i]) == 0) {
-                out_put(&o, MASK, strlen(MASK));
-                p += secrets.secret_len[i];
-                hit = true;
-            }
-        }
-        if (!hit)
+        /*
+         * The longest secret that matches here: with "password=ab password=abcd",
+         * masking "ab" first would show the "cd" of the second (found by
+         * fuzz/fuzz_dsn.c).
+         */
+        size_t hit = 0;
+        for (int i = 0; i < secrets.nsecrets; i++)
+            if (secrets.secret_len[i] > hit &&
+                strncmp(p, secrets.secret[i], secrets.secret_len[i]) == 0)
+                hit = secrets.secret_len[i];
+        if (hit) {
+            out_put(&o, MASK, strlen(MASK));
+            p += hit;
+        } else {
             out_put(&o, p++, 1);
+        }
     }
     return buf;
 }
