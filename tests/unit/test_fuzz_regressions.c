@@ -282,6 +282,21 @@ static void dsn_uri_with_leading_space(void **state) {
     assert_string_equal(out, "could not translate host name \"h\"");
 }
 
+/* Two passwords, the first a prefix of the second ("_...S3CR3T.." then "_...S3CR3T..Password:S3CR3T..."). */
+static const uint8_t dsn_secret_prefix[] = {
+    0x01, 0xff, 0xfc, 0x89, 0x2f, 0x36, 0x00, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0x89, 0x2f,
+    0x36, 0x00, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca,
+    0xca};
+
+static void dsn_secret_that_prefixes_another(void **state) {
+    (void)state;
+    assert_int_equal(fuzz_dsn_one(dsn_secret_prefix, sizeof dsn_secret_prefix), 0);
+    const char *dsn = "password=ab password=abcdXY";
+    char out[256];
+    pgetl__dsn_scrub(dsn, "libpq said abcdXY and ab", out, sizeof out);
+    assert_string_equal(out, "libpq said ******** and ********");
+}
+
 /* ---- the seeds still pass every target's invariants ------------------------- */
 
 static void ident_seed_round_trips(void **state) {
@@ -299,6 +314,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(arrow_empty_string_with_null_data_buffer),
         cmocka_unit_test(arrow_decimal_with_scale_beyond_digits),
         cmocka_unit_test(dsn_uri_with_leading_space),
+        cmocka_unit_test(dsn_secret_that_prefixes_another),
         cmocka_unit_test(ident_seed_round_trips),
     };
     if (argc > 1)
