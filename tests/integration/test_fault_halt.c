@@ -71,6 +71,9 @@ static void halt_action(void *arg) {
 
 static void run_halt(fh_path path) {
     PGconn *pg = direct();
+    /* The test cluster runs with synchronous_commit = off: make the new
+     * table's commit reach the WAL before the crash, or it may vanish. */
+    harness_sql(pg, "SET synchronous_commit = on");
     fh_reset_table(pg);
     PQfinish(pg);
     char app[64];
