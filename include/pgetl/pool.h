@@ -63,13 +63,15 @@ typedef struct pgetl_config {
      * statement_timeout_s: the server's statement_timeout, set on every
      *   connection after it opens (SET, whole milliseconds). A statement or
      *   COPY running longer fails with SQLSTATE 57014.
-     * io_timeout_s: a client-side watchdog. A connection that has sent a
-     *   request and then sees no byte move in either direction for this long
-     *   (a server that accepts but never answers, a network that stopped
-     *   forwarding, a COPY that stopped moving) is shut down; the call
-     *   waiting on it fails with PGETL_ECONNLOST and a message naming
-     *   io_timeout_s. Checked about 10 times per bound. TCP only. Set it
-     *   above the longest time a query may take to return its first byte.
+     * io_timeout_s: a client-side watchdog. While a pgetl call waits on the
+     *   server (a statement, BEGIN/COMMIT, a COPY's start, writes, end or
+     *   reads), a connection on which no byte moves in either direction for
+     *   this long (a server that accepts but never answers, a network that
+     *   stopped forwarding mid-COPY) is shut down; the call fails with
+     *   PGETL_ECONNLOST and a message naming io_timeout_s. Idle connections
+     *   and the caller's own time between COPY calls never count. Checked
+     *   about 10 times per bound. TCP only. Set it above the longest time a
+     *   statement may take to return its first byte.
      */
     double tcp_user_timeout_s;
     double keepalives_idle_s;
