@@ -15,14 +15,30 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-typedef struct fake {
+#define FAKE_MAX_CONNS 8
+
+typedef struct fake fake;
+
+/* One accepted connection, served on its own thread. */
+typedef struct fake_conn {
+    fake *f;
+    int fd;
+    pthread_t thread;
+} fake_conn;
+
+struct fake {
     char dir[64];
     int lfd;
     pthread_t thread;
+    /* libpq 15's PQcancel opens a second connection and waits, without a
+     * timeout, until the server closes it: a server that serves one
+     * connection at a time deadlocks with a client cancelling a COPY. */
+    fake_conn conns[FAKE_MAX_CONNS];
+    int nconns;
     const uint8_t *copy; /* CopyData payload to send */
     size_t copy_len;
     int mode; /* 0: CopyDone, 1: ErrorResponse, 2: close the socket */
-} fake;
+};
 
 static void put_msg(int fd, char type, const void *payload, size_t len) {
     uint8_t hdr[5] = {(uint8_t)type};
@@ -58,7 +74,8 @@ static void serve(fake *f, int fd) {
         return;
     uint32_t len =
         (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 | (uint32_t)lenb[2] << 8 | lenb[3];
-    static uint8_t buf[1 << 16];
+    /* Per connection: a cancel request is served while the main one runs. */
+    static _Thread_local uint8_t buf[1 << 16];
     if (len < 8 || len > sizeof buf || !read_full(fd, buf, len - 4))
         return;
     if (len == 16)
@@ -140,14 +157,31 @@ static void serve(fake *f, int fd) {
     }
 }
 
+static void *conn_main(void *arg) {
+    fake_conn *c = arg;
+    serve(c->f, c->fd);
+    close(c->fd);
+    return NULL;
+}
+
 static void *fake_main(void *arg) {
     fake *f = arg;
     for (;;) {
         int fd = accept(f->lfd, NULL, NULL);
         if (fd < 0)
             return NULL;
-        serve(f, fd);
-        close(fd);
+        if (f->nconns == FAKE_MAX_CONNS) {
+            close(fd);
+            continue;
+        }
+        fake_conn *c = &f->conns[f->nconns];
+        c->f = f;
+        c->fd = fd;
+        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
+            close(fd);
+            continue;
+        }
+        f->nconns++;
     }
 }
 
@@ -171,6 +205,9 @@ static void fake_stop(fake *f) {
     shutdown(f->lfd, SHUT_RDWR);
     close(f->lfd);
     pthread_join(f->thread, NULL);
+    /* The client has closed its connections by now, so each thread ends. */
+    for (int i = 0; i < f->nconns; i++)
+        pthread_join(f->conns[i].thread, NULL);
     char path[128];
     snprintf(path, sizeof path, "%s/.s.PGSQL.5432", f->dir);
     unlink(path);
