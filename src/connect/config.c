@@ -125,6 +125,7 @@ typedef struct out_t {
     size_t secret_len[MAX_SECRETS];
     int nsecrets;
     bool too_many; /* more secrets than we track: callers drop libpq's text */
+    int assigned;  /* secrets that were the value of a "password =" key */
 } out_t;
 
 static void out_put(out_t *o, const char *s, size_t n) {
@@ -285,7 +286,9 @@ static void redact_kv(const char *s, out_t *o) {
         while (isspace((unsigned char)*p))
             p++;
         out_put(o, sp, (size_t)(p - sp));
+        bool assigned = false;
         if (*p == '=') {
+            assigned = secret && klen == 8;
             out_put(o, "=", 1);
             p++;
             sp = p;
@@ -297,10 +300,12 @@ static void redact_kv(const char *s, out_t *o) {
         }
         const char *val = p;
         p = skip_value(p);
-        if (secret)
+        if (secret) {
             out_secret(o, val, (size_t)(p - val));
-        else
+            o->assigned += assigned;
+        } else {
             out_put(o, val, (size_t)(p - val));
+        }
     }
 }
 
@@ -346,7 +351,12 @@ static const char *unparsable_secret_start(const char *dsn) {
         return NULL;
     out_t found = {.buf = NULL};
     redact_kv(dsn, &found);
-    if (!found.too_many && found.nsecrets >= assignments)
+    /*
+     * Compare assignments with assignments: a malformed "password word"
+     * also yields a secret, and counting it hid a swallowed assignment
+     * (found by fuzz/fuzz_dsn.c).
+     */
+    if (!found.too_many && found.assigned >= assignments)
         return NULL;
     return first;
 }
