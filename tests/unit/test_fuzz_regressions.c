@@ -297,6 +297,24 @@ static void dsn_secret_that_prefixes_another(void **state) {
     assert_string_equal(out, "libpq said ******** and ********");
 }
 
+/* An unterminated quote swallows a "password=" and a malformed "password word" follows. */
+static const uint8_t dsn_swallowed_assignment[] = {
+    0x70, 0xf1, 0x73, 0x70, 0x61, 0x2f, 0x6f, 0xff, 0x73, 0x65, 0x3a, 0x2f, 0x2f, 0x72, 0xff,
+    0xff, 0x21, 0x02, 0x70, 0x61, 0x73, 0x3f, 0xf1, 0xff, 0x70, 0x6f, 0x73, 0x3a, 0x65, 0x2f,
+    0x2f, 0x72, 0xff, 0xff, 0x21, 0x02, 0x26, 0xff, 0x40, 0xff, 0x25, 0x2f, 0xf1, 0xff, 0x70,
+    0x6f, 0x73, 0x2c, 0x20, 0x20, 0x78, 0x73, 0x2e, 0x3a, 0x2f, 0x00, 0xc0, 0x3d, 0x21, 0x3a,
+    0x2f, 0x2f, 0x00, 0xff};
+
+static void dsn_swallowed_assignment_and_malformed_word(void **state) {
+    (void)state;
+    assert_int_equal(fuzz_dsn_one(dsn_swallowed_assignment, sizeof dsn_swallowed_assignment), 0);
+    /* The first value runs to the second's opening quote; its own secret is left outside. */
+    const char *dsn = "password='a\\' x password='S3CR3T password y";
+    char out[256];
+    pgetl_dsn_redact(dsn, out, sizeof out);
+    assert_null(strstr(out, "S3CR3T"));
+}
+
 /* ---- the seeds still pass every target's invariants ------------------------- */
 
 static void ident_seed_round_trips(void **state) {
@@ -315,6 +333,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(arrow_decimal_with_scale_beyond_digits),
         cmocka_unit_test(dsn_uri_with_leading_space),
         cmocka_unit_test(dsn_secret_that_prefixes_another),
+        cmocka_unit_test(dsn_swallowed_assignment_and_malformed_word),
         cmocka_unit_test(ident_seed_round_trips),
     };
     if (argc > 1)
