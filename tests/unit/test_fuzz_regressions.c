@@ -308,8 +308,12 @@ static const uint8_t dsn_swallowed_assignment[] = {
 static void dsn_swallowed_assignment_and_malformed_word(void **state) {
     (void)state;
     assert_int_equal(fuzz_dsn_one(dsn_swallowed_assignment, sizeof dsn_swallowed_assignment), 0);
-    /* The first value runs to the second's opening quote; its own secret is left outside. */
-    const char *dsn = "password='a\\' x password='S3CR3T password y";
+    /*
+     * The first value runs (\' is escaped) to the second's opening quote, so
+     * S3CR3T reads as a bare word; "password y" then made the secret count
+     * match the two assignments and nothing was masked from the first on.
+     */
+    const char *dsn = "password='a\\' b password='c S3CR3T password y";
     char out[256];
     pgetl_dsn_redact(dsn, out, sizeof out);
     assert_null(strstr(out, "S3CR3T"));
