@@ -15,12 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where invariant failures are written (a target whose code prints may point it elsewhere). */
+#ifndef FUZZ_OUT
+#define FUZZ_OUT stderr
+#endif
+
 #define FUZZ_CHECK(cond, ...)                                                                      \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz invariant failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
+            fprintf(FUZZ_OUT, "fuzz invariant failed at %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
+            fprintf(FUZZ_OUT, __VA_ARGS__);                                                        \
+            fputc('\n', FUZZ_OUT);                                                                 \
+            fflush(FUZZ_OUT);                                                                      \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
