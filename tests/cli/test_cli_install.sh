@@ -10,16 +10,22 @@ cmake --install "$PGETL_BINARY_DIR" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name pgetl.pc | head -1)")/..
 [ -f "$libdir/pkgconfig/pgetl.pc" ] || fail "pgetl.pc not installed"
 
+# A sanitizer build installs an instrumented library; its consumers need the
+# same runtime linked first, as any real consumer of such a build would.
+san=$(sed -n 's/^PGETL_SANITIZE:STRING=//p' "$PGETL_BINARY_DIR/CMakeCache.txt")
+san_flags=()
+[ -n "$san" ] && san_flags=("-fsanitize=${san//;/,}")
+
 # pkg-config consumer, linked against the shared library.
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-cc -std=c11 -Wall -Werror "$PGETL_SOURCE_DIR/tests/consumer/main.c" -o "$WORK/consumer_pc" \
-    $(pkg-config --cflags --libs pgetl) || fail "pkg-config consumer did not build"
+cc -std=c11 -Wall -Werror "${san_flags[@]}" "$PGETL_SOURCE_DIR/tests/consumer/main.c" \
+    -o "$WORK/consumer_pc" $(pkg-config --cflags --libs pgetl) || fail "pkg-config consumer did not build"
 LD_LIBRARY_PATH="$libdir" "$WORK/consumer_pc" "$DSN" >"$WORK/pc.out" || fail "pkg-config consumer failed"
 grep -q "answer=42" "$WORK/pc.out" || fail "pkg-config consumer: $(cat "$WORK/pc.out")"
 
 # CMake consumer.
 cmake -S "$PGETL_SOURCE_DIR/tests/consumer" -B "$WORK/cbuild" -DCMAKE_PREFIX_PATH="$prefix" \
-    >/dev/null || fail "find_package(pgetl) failed"
+    -DCMAKE_C_FLAGS="${san_flags[*]}" >/dev/null || fail "find_package(pgetl) failed"
 cmake --build "$WORK/cbuild" >/dev/null || fail "CMake consumer did not build"
 LD_LIBRARY_PATH="$libdir" "$WORK/cbuild/consumer_cmake" "$DSN" >"$WORK/cm.out" || fail "CMake consumer failed"
 grep -q "answer=42" "$WORK/cm.out" || fail "CMake consumer: $(cat "$WORK/cm.out")"
