@@ -55,28 +55,20 @@ static void events_sql(char *buf, size_t size, long long rows) {
              rows);
 }
 
-static void exec_or_die(PGconn *pg, const char *sql) {
-    PGresult *r = PQexec(pg, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        die(sql, PQerrorMessage(pg));
-    PQclear(r);
-}
-
 static void setup_table(const char *dsn, long long rows) {
     PGconn *pg = PQconnectdb(dsn);
     if (PQstatus(pg) != CONNECTION_OK)
         die("connect", PQerrorMessage(pg));
-    exec_or_die(pg, "SET client_min_messages = warning");
-    exec_or_die(pg, "DROP TABLE IF EXISTS bench_events");
-    exec_or_die(pg, "CREATE TABLE bench_events (id bigint, user_id integer, event_time "
-                    "timestamptz, day date, amount double precision, qty integer, active "
-                    "boolean, country text, note text)");
-    static char sql[4096], ins[4200];
-    events_sql(sql, sizeof sql, rows);
-    snprintf(ins, sizeof ins, "INSERT INTO bench_events %s", sql);
-    exec_or_die(pg, ins);
-    exec_or_die(pg, "VACUUM ANALYZE bench_events");
+    sql(pg, "SET client_min_messages = warning");
+    sql(pg, "DROP TABLE IF EXISTS bench_events");
+    sql(pg, "CREATE TABLE bench_events (id bigint, user_id integer, event_time "
+            "timestamptz, day date, amount double precision, qty integer, active "
+            "boolean, country text, note text)");
+    static char select[4096], ins[4200];
+    events_sql(select, sizeof select, rows);
+    snprintf(ins, sizeof ins, "INSERT INTO bench_events %s", select);
+    sql(pg, ins);
+    sql(pg, "VACUUM ANALYZE bench_events");
     PQfinish(pg);
 }
 

@@ -22,34 +22,9 @@
 
 #include <libpq-fe.h>
 #include <stdlib.h>
-#include <time.h>
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what, const char *msg) {
-    fprintf(stderr, "bench_isolate: %s: %s\n", what, msg);
-    exit(1);
-}
-
-static void sql(PGconn *pg, const char *q) {
-    PGresult *r = PQexec(pg, q);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        die(q, PQerrorMessage(pg));
-    PQclear(r);
-}
-
-static long long scalar(PGconn *pg, const char *q) {
-    PGresult *r = PQexec(pg, q);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        die(q, PQerrorMessage(pg));
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
+#define BENCH_NAME "bench_isolate"
+#include "bench_util.h"
 
 /* Which rows are bad in the "bad" run: 0 good, 1 check violation, 2 duplicate id. */
 static int bad_kind(uint64_t i) {
@@ -158,11 +133,7 @@ int main(int argc, char **argv) {
     int64_t batch = argc > 3 ? atoll(argv[3]) : 50000;
     if (n == 0 || reps < 1 || batch < 1)
         die("usage", "bench_isolate [rows >= 1] [reps >= 1] [batch_rows >= 1]");
-    const char *dsn = getenv("PGETL_BENCH_DSN");
-    if (!dsn || !*dsn)
-        dsn = getenv("PGETL_TEST_DSN");
-    if (!dsn || !*dsn)
-        die("no DSN", "set PGETL_BENCH_DSN or PGETL_TEST_DSN");
+    const char *dsn = bench_dsn();
     pgetl_log_set_handler(NULL, NULL, PGETL_LOG_ERROR);
     PGconn *pg = PQconnectdb(dsn);
     if (PQstatus(pg) != CONNECTION_OK)
