@@ -29,6 +29,35 @@ bool cli_parse_range(const char *flag, const char *text, long long min, long lon
     return true;
 }
 
+bool cli_parse_seconds(const char *flag, const char *text, double max, double *out) {
+    /* Checked by hand before strtod, which would also take signs, spaces,
+     * exponents, hex, "nan" and "inf". */
+    bool ok = text && *text;
+    int digits = 0, dots = 0;
+    for (const char *p = text; ok && *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits++;
+        else if (*p == '.' && dots == 0)
+            dots++;
+        else
+            ok = false;
+    }
+    double v = 0;
+    if (ok && digits > 0) {
+        v = strtod(text, NULL);
+        ok = v >= 0 && v <= max;
+    } else {
+        ok = false;
+    }
+    if (!ok) {
+        cli_errorf("%s takes seconds from 0 to %.0f, such as 30 or 2.5 (got \"%s\")", flag, max,
+                   text ? text : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 bool cli_parse_byte(const char *flag, const char *text, char *out) {
     /* Shells make a literal tab awkward to type, so the two-character
      * spelling \t is accepted for it. */

@@ -41,6 +41,12 @@ bool cli_parse_range(const char *flag, const char *text, long long min, long lon
 /* Exactly one ASCII byte (or "\\t" for a tab); no line breaks. */
 bool cli_parse_byte(const char *flag, const char *text, char *out);
 
+/*
+ * A duration in seconds from 0 to max: digits with an optional fraction
+ * ("30", "2.5", ".5"). No sign, exponent, spaces, "nan" or "inf".
+ */
+bool cli_parse_seconds(const char *flag, const char *text, double max, double *out);
+
 /* Index of text in the NULL-terminated choices, or -1 after an error message. */
 int cli_parse_choice(const char *flag, const char *text, const char *const *choices);
 
@@ -56,6 +62,60 @@ bool cli_parse_columns(const char *flag, const char *text, cli_columns *out);
 
 /* True when a flag's value is itself one of the long options (a missing value). */
 bool cli_value_is_option(const char *value, const struct option *opts);
+
+/* ---- timeouts.c: the bounds against a stalled server or network -------- */
+
+/*
+ * --connect-timeout, --statement-timeout, --io-timeout, --tcp-user-timeout
+ * and --keepalives-idle, shared by check, load and export. Each command puts
+ * CLI_TIMEOUT_OPTIONS in its option table and prints CLI_TIMEOUT_HELP.
+ */
+enum {
+    CLI_OPT_CONNECT_TIMEOUT = 1024,
+    CLI_OPT_STATEMENT_TIMEOUT,
+    CLI_OPT_IO_TIMEOUT,
+    CLI_OPT_TCP_USER_TIMEOUT,
+    CLI_OPT_KEEPALIVES_IDLE
+};
+
+/* clang-format off */
+#define CLI_TIMEOUT_OPTIONS                                                    \
+    {"connect-timeout", required_argument, NULL, CLI_OPT_CONNECT_TIMEOUT},     \
+    {"statement-timeout", required_argument, NULL, CLI_OPT_STATEMENT_TIMEOUT}, \
+    {"io-timeout", required_argument, NULL, CLI_OPT_IO_TIMEOUT},               \
+    {"tcp-user-timeout", required_argument, NULL, CLI_OPT_TCP_USER_TIMEOUT},   \
+    {"keepalives-idle", required_argument, NULL, CLI_OPT_KEEPALIVES_IDLE}
+/* clang-format on */
+
+#define CLI_TIMEOUT_HELP                                                                           \
+    "Timeouts (SECS: seconds, fractions allowed, 0 to 86400; 0 turns a bound off):\n"              \
+    "  --connect-timeout SECS    each connection attempt (default 10; libpq rounds\n"              \
+    "                            up to whole seconds, at least 2)\n"                               \
+    "  --io-timeout SECS         fail when nothing moves either way for SECS while\n"              \
+    "                            waiting on the server: a stalled server or network,\n"            \
+    "                            but also a long lock wait or first row (default 3600)\n"          \
+    "  --statement-timeout SECS  the server's statement_timeout for each statement\n"              \
+    "                            (a whole COPY is one statement; default 0: off)\n"                \
+    "  --tcp-user-timeout SECS   TCP: drop the connection when sent data stays\n"                  \
+    "                            unacknowledged this long (default 0: the kernel's own)\n"         \
+    "  --keepalives-idle SECS    TCP: keepalive probes after SECS idle; a peer that\n"             \
+    "                            vanished is noticed after about twice this (default 60)\n"
+
+typedef struct cli_timeouts {
+    double connect_s, statement_s, io_s, tcp_user_s, keepalives_idle_s;
+} cli_timeouts;
+
+/* The CLI's defaults (see CLI_TIMEOUT_HELP and the note in timeouts.c). */
+void cli_timeouts_init(cli_timeouts *t);
+
+/* 1: c was a timeout option, parsed; 0: not one of them; -1: bad value (usage error printed). */
+int cli_timeouts_take(cli_timeouts *t, int c, const char *val);
+
+/* Copies the bounds into a config. */
+void cli_timeouts_apply(const cli_timeouts *t, pgetl_config *cfg);
+
+/* After an error: when a bound expired, says which flag sets it and its value. */
+void cli_timeouts_hint(const cli_timeouts *t, const pgetl_error *err);
 
 /* ---- progress.c: progress bar (TTY) or plain periodic lines ----------- */
 

@@ -5,11 +5,14 @@
 #include <string.h>
 
 static void usage(FILE *out) {
-    fputs("usage: pgetl check [--dsn DSN]\n"
+    fputs("usage: pgetl check [--dsn DSN] [timeouts]\n"
           "\n"
           "Connects and prints the server version, host, port, database, user and TLS\n"
           "state. The DSN comes from --dsn, else $PGETL_DSN, else libpq's PG* variables.\n"
-          "Passwords are never printed.\n",
+          "Passwords are never printed.\n"
+          "\n" CLI_TIMEOUT_HELP "\n"
+          "Exit codes: 0 connected; 1 failed (a bound that expired is named, with its\n"
+          "flag); 2 usage error.\n",
           out);
 }
 
@@ -17,9 +20,12 @@ int cli_cmd_check(int argc, char **argv) {
     static const struct option opts[] = {
         {"dsn", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
+        CLI_TIMEOUT_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     const char *dsn = NULL;
+    cli_timeouts timeouts;
+    cli_timeouts_init(&timeouts);
     int c;
     optind = 1;
     opterr = 0;
@@ -32,6 +38,16 @@ int cli_cmd_check(int argc, char **argv) {
             usage(stdout);
             return CLI_EXIT_OK;
         default:
+            if (c != '?' && optarg && cli_value_is_option(optarg, opts)) {
+                cli_errorf("check: option \"%s\" needs a value (got the option \"%s\")",
+                           argv[optind - 2], optarg);
+                return CLI_EXIT_USAGE;
+            }
+            int t = c == '?' ? 0 : cli_timeouts_take(&timeouts, c, optarg);
+            if (t > 0)
+                break;
+            if (t < 0)
+                return CLI_EXIT_USAGE;
             cli_errorf("check: unknown or incomplete option \"%s\"", argv[optind - 1]);
             usage(stderr);
             return CLI_EXIT_USAGE;
@@ -45,10 +61,12 @@ int cli_cmd_check(int argc, char **argv) {
     pgetl_config cfg;
     pgetl_config_init(&cfg);
     cfg.dsn = dsn;
+    cli_timeouts_apply(&timeouts, &cfg);
     pgetl_error err;
     pgetl_conn *conn = NULL;
     if (pgetl_connect(&cfg, &conn, &err) != PGETL_OK) {
         cli_print_error(&err);
+        cli_timeouts_hint(&timeouts, &err);
         return CLI_EXIT_FAILED;
     }
     pgetl_conn_info info;

@@ -49,10 +49,14 @@ static void usage(FILE *out) {
           "  pgetl export --table sales.orders -o orders.csv.zst\n"
           "  pgetl export --query 'SELECT id, total FROM orders WHERE day = current_date' --header\n"
           "  pgetl export -t events -f binary -o events.bin\n"
-          "\n"
+          "\n",
+          out);
+    fputs(CLI_TIMEOUT_HELP, out);
+    fputs("\n"
           "Exit codes:\n"
           "  0  exported\n"
-          "  1  failed (server error, lost connection, output not writable); no file left\n"
+          "  1  failed (server error, lost connection, output not writable, a timeout:\n"
+          "     the bound that expired is named, with its flag); no file left\n"
           "  2  usage error: bad command line, nothing was done\n",
           out);
 }
@@ -73,6 +77,7 @@ static const struct option long_opts[] = {
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"summary-json", required_argument, NULL, OPT_SUMMARY},
     {"help", no_argument, NULL, 'h'},
+    CLI_TIMEOUT_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -83,6 +88,7 @@ typedef struct export_args {
     int compress; /* -1 auto, else a pgetl_compression */
     cli_progress_mode progress;
     pgetl_export_options o;
+    cli_timeouts timeouts;
 } export_args;
 
 static bool ends_with(const char *s, const char *suffix) {
@@ -161,7 +167,9 @@ static int parse_args(export_args *a, int argc, char **argv) {
             a->summary_json = optarg;
             break;
         default:
-            return CLI_EXIT_USAGE;
+            if (cli_timeouts_take(&a->timeouts, c, optarg) <= 0)
+                return CLI_EXIT_USAGE;
+            break;
         }
     }
     if (optind < argc) {
@@ -233,6 +241,7 @@ int cli_cmd_export(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     a.compress = -1;
     pgetl_export_options_init(&a.o);
+    cli_timeouts_init(&a.timeouts);
     int code = parse_args(&a, argc, argv);
     if (code >= 0)
         return code;
@@ -274,6 +283,7 @@ int cli_cmd_export(int argc, char **argv) {
     pgetl_config cfg;
     pgetl_config_init(&cfg);
     cfg.dsn = a.dsn;
+    cli_timeouts_apply(&a.timeouts, &cfg);
     pgetl_conn *conn = NULL;
     int64_t rows = 0, bytes = 0;
     double t0 = now_s();
@@ -310,8 +320,10 @@ int cli_cmd_export(int argc, char **argv) {
     }
     code = rc == PGETL_OK ? CLI_EXIT_OK : CLI_EXIT_FAILED;
     cli_error_hide_dsn(&err, pgetl_config_dsn(&cfg));
-    if (rc != PGETL_OK)
+    if (rc != PGETL_OK) {
         cli_print_error(&err);
+        cli_timeouts_hint(&a.timeouts, &err);
+    }
     cli_summary s = {
         .command = "export",
         .status = rc == PGETL_OK ? "ok" : "failed",

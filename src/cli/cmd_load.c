@@ -68,10 +68,15 @@ static void usage(FILE *out) {
         "  zcat big.csv.gz | pgetl load -t events --jobs 2 -\n"
         "  pgetl load -t events --max-errors 100 --reject-file bad.csv day1.csv day2.csv\n"
         "  pgetl load -t t --format text --no-header --columns id,name dump.txt\n"
+        "\n",
+        out);
+    fputs(CLI_TIMEOUT_HELP, out);
+    fputs(
         "\n"
         "Exit codes:\n"
         "  0  loaded (every row)\n"
-        "  1  failed: nothing was committed (bad input, server error, too many rejects)\n"
+        "  1  failed: nothing was committed (bad input, server error, too many rejects,\n"
+        "     a timeout: the bound that expired is named, with its flag)\n"
         "  2  usage error: bad command line, nothing was done\n"
         "  3  loaded, but some rows were rejected (at most --max-errors; see --reject-file)\n",
         out);
@@ -120,6 +125,7 @@ static const struct option long_opts[] = {
     {"convert", required_argument, NULL, OPT_CONVERT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
+    CLI_TIMEOUT_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -134,6 +140,7 @@ typedef struct load_args {
     cli_progress_mode progress;
     bool quote_set, escape_set;
     pgetl_load_options o;
+    cli_timeouts timeouts;
     cli_columns *columns;
     const char *const *files;
     int nfiles;
@@ -260,7 +267,7 @@ static bool take_option(load_args *a, int c, const char *val) {
                                                             : PGETL_CONVERT_ALWAYS;
         return true;
     default:
-        return false;
+        return cli_timeouts_take(&a->timeouts, c, val) > 0;
     }
 }
 
@@ -423,6 +430,7 @@ int cli_cmd_load(int argc, char **argv) {
     load_args a;
     memset(&a, 0, sizeof a);
     pgetl_load_options_init(&a.o);
+    cli_timeouts_init(&a.timeouts);
     int code = parse_args(&a, argc, argv);
     if (code >= 0) {
         free(a.columns);
@@ -451,6 +459,7 @@ int cli_cmd_load(int argc, char **argv) {
     pgetl_config cfg;
     pgetl_config_init(&cfg);
     cfg.dsn = a.dsn;
+    cli_timeouts_apply(&a.timeouts, &cfg);
     cfg.pool_min = 1;
     cfg.pool_max = (a.o.jobs > 0 ? a.o.jobs : 1) + 1;
     pgetl_pool *pool = NULL;
@@ -467,6 +476,7 @@ int cli_cmd_load(int argc, char **argv) {
     cli_error_hide_dsn(&err, pgetl_config_dsn(&cfg));
     if (rc != PGETL_OK) {
         cli_print_error(&err);
+        cli_timeouts_hint(&a.timeouts, &err);
         if (pool && !st.committed)
             cli_errorf("nothing was committed: the load was rolled back");
     } else if (st.rows_rejected > 0) {
