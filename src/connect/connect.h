@@ -32,11 +32,13 @@ pgetl_code pgetl__conn_open(const char *dsn, const pgetl_config *cfg, PGconn **p
                             pgetl_error *err);
 
 /*
- * io_timeout_s (iowatch.c): starts watching a TCP connection for a stall
- * (nothing moved for io_timeout_s while a request is outstanding), and
- * remembers its TCP bounds so a kernel timeout's message can name them; a
- * no-op when none is set or for a Unix socket. Every PGconn pgetl opens is closed with
- * pgetl__conn_finish(), which stops watching it and PQfinish()es it.
+ * io_timeout_s (iowatch.c): starts watching a connection (TCP, or a Unix
+ * socket whose server process can be observed) for a stall (nothing moved
+ * for io_timeout_s while a request is outstanding), and remembers its
+ * bounds so a kernel timeout's message can name them and a cancel request
+ * can be bounded; a no-op when none is set. Every PGconn pgetl opens is
+ * closed with pgetl__conn_finish(), which stops watching it and
+ * PQfinish()es it.
  */
 void pgetl__conn_watch(const PGconn *pg, const pgetl_config *cfg);
 void pgetl__conn_finish(PGconn *pg);
@@ -57,6 +59,37 @@ int pgetl__conn_get_copy_data(PGconn *pg, char **buf);
  */
 void pgetl__conn_wait_begin(const PGconn *pg);
 void pgetl__conn_wait_end(const PGconn *pg);
+
+/*
+ * Whether the io_timeout_s watchdog shut this connection down (iowatch.c).
+ * The bound a cancel request of this connection may take: the smaller of
+ * connect_timeout_s and io_timeout_s that is set, else 10 s.
+ */
+bool pgetl__conn_stalled(const PGconn *pg);
+double pgetl__conn_cancel_bound(const PGconn *pg);
+
+/*
+ * A bounded PQcancel (cancel.c): runs the request on a short-lived thread
+ * and waits at most pgetl__conn_cancel_bound(pg); a request still running
+ * then is abandoned safely (it frees its own resources whenever it ends).
+ * Skipped for a connection that is broken or that the watchdog found
+ * stalled. errbuf (may be NULL) says why a request was not sent. Call it
+ * from the thread that uses the connection.
+ */
+typedef enum pgetl__cancel_result {
+    PGETL__CANCEL_SENT = 0, /* the server took the request                   */
+    PGETL__CANCEL_FAILED,   /* the request failed (errbuf says why)          */
+    PGETL__CANCEL_TIMEOUT,  /* no answer within the bound: the peer is hung  */
+    PGETL__CANCEL_SKIPPED   /* broken or stalled connection: nothing to stop */
+} pgetl__cancel_result;
+pgetl__cancel_result pgetl__conn_cancel(PGconn *pg, char *errbuf, size_t size);
+
+/*
+ * Gives up on a connection stuck in a command that could not be stopped
+ * within its bounds: shuts its socket down, so every later call on it fails
+ * at once instead of waiting (the pool discards it when it comes back).
+ */
+void pgetl__conn_abandon(PGconn *pg);
 
 /*
  * Logs a server NOTICE/WARNING (a PQnoticeReceiver's result) as a structured
