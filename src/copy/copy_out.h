@@ -267,10 +267,12 @@ bool pgetl__arrow_col_start(pgetl_arrow_col *c);
 #define PGETL_QUERY_ARROW_SAVEPOINT "pgetl_query_arrow"
 
 /*
- * Stops a running query_arrow command (copy_out_stop.c): reads what already
- * arrived (up to 1 MiB or 1024 results), else cancels and drains, bounded by
- * 10 s. Logs `query_arrow_cancel` when it had to cancel (warn if the bound
- * was hit: the connection is then left busy).
+ * Stops a running query_arrow command, or any COPY TO STDOUT (copy_out_stop.c):
+ * reads what already arrived (up to 1 MiB or 1024 results), else cancels
+ * and drains, both bounded by pgetl__conn_cancel_bound() (connect_timeout_s
+ * or io_timeout_s; 10 s by default). Logs `query_arrow_cancel` when it had
+ * to cancel (warn if a bound was hit: the connection is then abandoned, its
+ * socket shut down, so later calls fail at once and the pool discards it).
  */
 void pgetl__copyout_stop(PGconn *pg, bool copy_mode, int64_t rows_read);
 

@@ -2,8 +2,12 @@
  * Stopping a query_arrow command early, without leaving the connection
  * stuck in COPY or single-row mode: first read whatever has already arrived
  * (cheap, and enough when the consumer stops near the end); otherwise send a
- * cancel request and drain the rest, bounded by STOP_TIMEOUT_S. Then the
- * caller's transaction is put back with ROLLBACK TO SAVEPOINT.
+ * cancel request (pgetl__conn_cancel: bounded) and drain the rest, bounded
+ * by the same bound. A connection whose command could not be stopped in
+ * time (the cancel got no answer, or the drain did not finish) is
+ * abandoned: its socket is shut down, so later calls fail at once instead
+ * of hanging, and the pool discards it. Then the caller's transaction is
+ * put back with ROLLBACK TO SAVEPOINT.
  *
  * A cancel is asynchronous in PostgreSQL: it may arrive after the command
  * ended. We drain until libpq is idle before returning, and a backend that
@@ -14,14 +18,6 @@
 
 #include <errno.h>
 #include <poll.h>
-
-/*
- * How long stopping a running command (cancel, then reading what is already
- * in flight) may take. A cancelled COPY stops within milliseconds; the bound
- * only matters for a server that stopped answering, and then the connection
- * is left busy (the pool discards such a connection) rather than hang.
- */
-#define STOP_TIMEOUT_S 10.0
 
 /* Waits until the socket is readable; deadline 0 only looks (no waiting). */
 static bool wait_readable(PGconn *pg, int64_t deadline_ns) {
@@ -101,11 +97,16 @@ void pgetl__copyout_stop(PGconn *pg, bool copy_mode, int64_t rows_read) {
     if (PQstatus(pg) == CONNECTION_BAD ||
         drain(pg, copy_mode, 0, copy_mode ? DRAIN_BUDGET_BYTES : DRAIN_BUDGET_RESULTS))
         return;
-    PGcancel *cancel = PQgetCancel(pg);
     char errbuf[256] = "";
-    bool sent = cancel && PQcancel(cancel, errbuf, sizeof errbuf);
-    PQfreeCancel(cancel);
-    bool drained = drain(pg, copy_mode, STOP_TIMEOUT_S, 0);
+    pgetl__cancel_result cr = pgetl__conn_cancel(pg, errbuf, sizeof errbuf);
+    bool sent = cr == PGETL__CANCEL_SENT;
+    /* A cancelled command stops within milliseconds; the bound only matters
+     * for a server that stopped answering. After a cancel that timed out or
+     * was skipped (a stalled connection) nobody is answering: do not wait. */
+    bool drained = (cr == PGETL__CANCEL_SENT || cr == PGETL__CANCEL_FAILED) &&
+                   drain(pg, copy_mode, pgetl__conn_cancel_bound(pg), 0);
+    if (!drained)
+        pgetl__conn_abandon(pg);
     pgetl_logline l;
     if (pgetl__log_begin(&l, drained ? PGETL_LOG_DEBUG : PGETL_LOG_WARN, "query_arrow_cancel")) {
         pgetl__log_int(&l, "rows_read", rows_read);

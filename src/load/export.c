@@ -13,6 +13,7 @@
  * quoted, so a hostile name is only ever a name.
  */
 #include "connect/connect.h"
+#include "copy/copy_out.h"
 #include "load/sink.h"
 
 #include <ctype.h>
@@ -180,24 +181,15 @@ static pgetl_code build_sql(const pgetl_export_options *o, pgetl_buf *b, pgetl_e
 }
 
 /*
- * After a local failure in the middle of COPY OUT: ask the server to stop,
- * then read and discard until libpq is back to idle, so the connection can
- * be rolled back and reused.
+ * After a local failure in the middle of COPY OUT (the output failed): read
+ * what already arrived, else ask the server to stop and read the rest, so
+ * the connection can be rolled back and reused. Bounded: against a server
+ * that stopped answering, the cancel and the drain each give up after the
+ * connection's cancel bound and the connection is abandoned (it then fails
+ * at once instead of hanging, and the pool discards it).
  */
-static void abandon_copy(PGconn *pg) {
-    PGcancel *c = PQgetCancel(pg);
-    if (c) {
-        char ebuf[256];
-        PQcancel(c, ebuf, sizeof ebuf);
-        PQfreeCancel(c);
-    }
-    char *row;
-    int n;
-    while ((n = PQgetCopyData(pg, &row, 0)) > 0)
-        PQfreemem(row);
-    PGresult *r;
-    while ((r = PQgetResult(pg)) != NULL)
-        PQclear(r);
+static void abandon_copy(PGconn *pg, int64_t rows) {
+    pgetl__copyout_stop(pg, true, rows);
 }
 
 static void report(const pgetl_export_options *o, const char *label, int64_t bytes, int64_t rows,
@@ -312,10 +304,10 @@ pgetl_code pgetl_export_fd(pgetl_conn *conn, const pgetl_export_options *opts, i
 
 done:
     if (in_copy)
-        abandon_copy(pg);
+        abandon_copy(pg, rows);
     if (res) {
         PQclear(res);
-        while ((res = PQgetResult(pg)) != NULL)
+        while (PQstatus(pg) == CONNECTION_OK && (res = PQgetResult(pg)) != NULL)
             PQclear(res);
     }
     if (rows_out)

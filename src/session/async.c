@@ -254,21 +254,21 @@ pgetl_code pgetl_async_result(pgetl_async *op, pgetl_result **result_out, pgetl_
  * A cancel request that reaches the server before the backend has read the
  * query is lost (the backend clears it when it starts the command), so we
  * repeat it every CANCEL_RETRY_MS until the command ends, a bounded number of
- * times; then the caller's drain waits for whatever is left.
+ * times; then the caller's drain waits for whatever is left. Each request is
+ * bounded (pgetl__conn_cancel). Returns false when the peer is hung (a
+ * request got no answer in time) or the connection is broken or stalled:
+ * then nothing is worth waiting for.
  */
 #define CANCEL_RETRY_MS 500
 #define CANCEL_ATTEMPTS 20
 
-static void cancel_running(PGconn *pg) {
+static bool cancel_running(PGconn *pg) {
     for (int attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
-        PGcancel *c = PQgetCancel(pg);
-        if (!c)
-            return;
-        char buf[256];
-        int sent = PQcancel(c, buf, sizeof buf);
-        PQfreeCancel(c);
-        if (!sent)
-            return;
+        pgetl__cancel_result cr = pgetl__conn_cancel(pg, NULL, 0);
+        if (cr == PGETL__CANCEL_TIMEOUT || cr == PGETL__CANCEL_SKIPPED)
+            return false;
+        if (cr != PGETL__CANCEL_SENT)
+            return true;
         struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN};
         int64_t deadline = pgetl__now_ns() + (int64_t)CANCEL_RETRY_MS * 1000000;
         while (PQisBusy(pg)) {
@@ -276,23 +276,30 @@ static void cancel_running(PGconn *pg) {
             if (left_ms <= 0)
                 break;
             if (poll(&p, 1, (int)left_ms) < 0 && errno != EINTR)
-                return;
+                return true;
             if (!PQconsumeInput(pg))
-                return;
+                return true;
         }
         if (!PQisBusy(pg))
-            return;
+            return true;
     }
+    return true;
 }
 
 void pgetl_async_destroy(pgetl_async *op) {
     if (!op)
         return;
     if (op->state == OP_RUNNING && PQstatus(op->pg) == CONNECTION_OK) {
-        cancel_running(op->pg);
-        /* Blocking mode for the drain: results must be read to idle the link. */
+        /* A command on a hung peer cannot be stopped: give the connection up,
+         * so the drain below ends at once instead of waiting for ever. */
+        if (!cancel_running(op->pg))
+            pgetl__conn_abandon(op->pg);
+        /* Blocking mode for the drain: results must be read to idle the link.
+         * Marked as a wait on the server, so io_timeout_s bounds it too. */
         PQsetnonblocking(op->pg, 0);
+        pgetl__conn_wait_begin(op->pg);
         pgetl__async_drain(op->pg);
+        pgetl__conn_wait_end(op->pg);
     }
     PQclear(op->result);
     pgetl__async_restore_mode(op->pg, op->was_nonblocking);
