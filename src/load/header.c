@@ -32,16 +32,17 @@ static void list_add(name_list *l, const char *name, size_t n) {
         l->len += 2;
         room = room > 2 ? room - 2 : 0;
     }
-    if (n > room) {
-        memcpy(l->text + l->len, name, room);
-        l->len += room;
+    bool cut = n > room;
+    if (cut)
+        n = room;
+    /* A NUL byte would end the message there and hide every name after it. */
+    for (size_t i = 0; i < n; i++)
+        l->text[l->len + i] = name[i] ? name[i] : '?';
+    l->len += n;
+    if (cut) {
         memcpy(l->text + l->len, "...", 4);
         l->len = sizeof l->text - 4;
-        l->text[l->len] = '\0';
-        return;
     }
-    memcpy(l->text + l->len, name, n);
-    l->len += n;
     l->text[l->len] = '\0';
 }
 

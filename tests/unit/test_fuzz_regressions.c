@@ -25,6 +25,9 @@
 #define LLVMFuzzerTestOneInput fuzz_ident_one
 #include "../../fuzz/fuzz_ident.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_header_one
+#include "../../fuzz/fuzz_header.c"
+#undef LLVMFuzzerTestOneInput
 
 /* ---- fuzz_csv_scan: text delimiters a backslash escape swallows --------- */
 
@@ -319,6 +322,36 @@ static void dsn_swallowed_assignment_and_malformed_word(void **state) {
     assert_null(strstr(out, "S3CR3T"));
 }
 
+/* ---- fuzz_header: a NUL byte in a header name ------------------------------ */
+
+/* Header names "diAmount" ... with NUL bytes in an unknown name, then more unknown names. */
+static const uint8_t header_nul_in_name[] = {
+    0x01, 0x05, 0x01, 0x02, 0x01, 0x64, 0x69, 0x41, 0x6d, 0x6f, 0x75, 0x6e, 0x74, 0x01, 0x05,
+    0x61, 0x6d, 0x6f, 0x75, 0x41, 0x74, 0x01, 0x03, 0x6e, 0x6f, 0x74, 0x65, 0x00, 0x54, 0x74,
+    0x6f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x74, 0x61, 0x6c, 0x02, 0x12,
+    0x05, 0x00, 0x00, 0x00, 0x1b, 0x58};
+
+static void header_nul_in_name_hides_later_names(void **state) {
+    (void)state;
+    assert_int_equal(fuzz_header_one(header_nul_in_name, sizeof header_nul_in_name), 0);
+    /* The message listed names with %s: everything after the NUL was lost. */
+    pgetl_column_info c[1];
+    memset(c, 0, sizeof c);
+    strcpy(c[0].name, "id");
+    pgetl_table_info info;
+    memset(&info, 0, sizeof info);
+    strcpy(info.quoted, "\"public\".\"t\"");
+    info.ncolumns = 1;
+    info.columns = c;
+    const char *names[] = {"a\0b", "zz"};
+    const size_t lens[] = {3, 2};
+    int idx[2];
+    pgetl_error err;
+    assert_int_equal(pgetl__header_match(&info, names, lens, 2, idx, &err), PGETL_ESCHEMA);
+    assert_string_equal(err.message,
+                        "header does not match table \"public\".\"t\": unknown columns [a?b, zz]");
+}
+
 /* ---- the seeds still pass every target's invariants ------------------------- */
 
 static void ident_seed_round_trips(void **state) {
@@ -338,6 +371,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(dsn_uri_with_leading_space),
         cmocka_unit_test(dsn_secret_that_prefixes_another),
         cmocka_unit_test(dsn_swallowed_assignment_and_malformed_word),
+        cmocka_unit_test(header_nul_in_name_hides_later_names),
         cmocka_unit_test(ident_seed_round_trips),
     };
     if (argc > 1)
