@@ -149,4 +149,6 @@ void pgetl__conn_abandon(PGconn *pg) {
     int fd = pg ? PQsocket(pg) : -1;
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
+    if (pg)
+        pgetl__conn_mark_abandoned(pg);
 }

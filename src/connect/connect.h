@@ -61,12 +61,17 @@ void pgetl__conn_wait_begin(const PGconn *pg);
 void pgetl__conn_wait_end(const PGconn *pg);
 
 /*
- * Whether the io_timeout_s watchdog shut this connection down (iowatch.c).
+ * Whether the io_timeout_s watchdog shut this connection down, or it was
+ * abandoned (pgetl__conn_abandon; errors on it then say so) (iowatch.c).
  * The bound a cancel request of this connection may take: the smaller of
  * connect_timeout_s and io_timeout_s that is set, else 10 s.
  */
 bool pgetl__conn_stalled(const PGconn *pg);
 double pgetl__conn_cancel_bound(const PGconn *pg);
+void pgetl__conn_mark_abandoned(const PGconn *pg);
+
+/* The io_timeout_s the connection was opened with (0: off), for non-blocking callers. */
+double pgetl__conn_io_timeout(const PGconn *pg);
 
 /*
  * A bounded PQcancel (cancel.c): runs the request on a short-lived thread

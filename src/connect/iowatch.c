@@ -69,6 +69,7 @@ typedef struct watch {
     double connect_timeout_s, io_timeout_s;   /* for the cancel bound                      */
     double user_timeout_s, keepalives_idle_s; /* for naming the kernel's bound             */
     bool fired;
+    bool abandoned;   /* pgetl__conn_abandon gave it up                       */
     bool awaiting;    /* inside a bracketed blocking wait on the server     */
     bool copy_in;     /* in a COPY between calls: the caller's own time      */
     uint32_t idle_ms; /* how long nothing had moved when it fired        */
@@ -238,6 +239,15 @@ static const char *note(const struct pg_conn *pg, const char *text, char *buf, s
                      "for %.1f s while a request was outstanding; the connection was closed",
                      w->limit_ms / 1000.0, w->idle_ms / 1000.0);
             out = buf;
+        } else if (w->abandoned) {
+            snprintf(buf, size,
+                     "the connection was given up earlier: a command on it could not be stopped "
+                     "within %.1f s (the server did not answer)",
+                     w->connect_timeout_s > 0 &&
+                             (w->io_timeout_s <= 0 || w->connect_timeout_s < w->io_timeout_s)
+                         ? w->connect_timeout_s
+                         : w->io_timeout_s);
+            out = buf;
         } else if (!w->is_unix && (w->user_timeout_s > 0 || w->keepalives_idle_s > 0) &&
                    ((text && strstr(text, "timed out")) || kernel_gave_up(w->fd))) {
             /* ETIMEDOUT from the kernel: one of the TCP bounds gave up. */
@@ -376,12 +386,36 @@ double pgetl__conn_cancel_bound(const PGconn *pg) {
     return bound > 0 ? bound : CANCEL_BOUND_DEFAULT_S;
 }
 
+void pgetl__conn_mark_abandoned(const PGconn *pg) {
+    pthread_mutex_lock(&mu);
+    for (watch *w = head; w; w = w->next) {
+        if (w->pg == pg) {
+            w->abandoned = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+double pgetl__conn_io_timeout(const PGconn *pg) {
+    double s = 0;
+    pthread_mutex_lock(&mu);
+    for (watch *w = head; w; w = w->next) {
+        if (w->pg == pg) {
+            s = w->io_timeout_s;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return s;
+}
+
 bool pgetl__conn_stalled(const PGconn *pg) {
     bool fired = false;
     pthread_mutex_lock(&mu);
     for (watch *w = head; w; w = w->next) {
         if (w->pg == pg) {
-            fired = w->fired;
+            fired = w->fired || w->abandoned;
             break;
         }
     }

@@ -29,7 +29,10 @@ static void release_slow(pgetl_pool *pool, pgetl_pool_slot *s) {
     PGconn *pg = s->conn.pg;
     bool keep = true, bad = false, lost = false;
     PGTransactionStatusType t = PQtransactionStatus(pg);
-    if (PQstatus(pg) != CONNECTION_OK || t == PQTRANS_UNKNOWN || s->server_fatal) {
+    /* Stalled or abandoned (a timeout shut its socket down): broken, whatever
+     * libpq still believes. */
+    if (PQstatus(pg) != CONNECTION_OK || t == PQTRANS_UNKNOWN || s->server_fatal ||
+        pgetl__conn_stalled(pg)) {
         keep = false;
         bad = lost = true;
         pgetl__pool_log_slot(PGETL_LOG_WARN, "pool_release_broken", s,
