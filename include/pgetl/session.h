@@ -155,6 +155,19 @@ PGETL_API pgetl_code pgetl_async_query_start(pgetl_conn *conn, const char *sql, 
 PGETL_API pgetl_code pgetl_async_poll(pgetl_async *op, int *want_out, pgetl_error *err);
 
 /*
+ * io_timeout_s (pgetl_config) applies here too, without any waiting: while
+ * an operation waits on the server (a query until its result; a COPY while
+ * it starts, ends, or has output the kernel will not take), time in which
+ * no byte moved either way counts, and a poll past the bound fails with
+ * PGETL_ECONNLOST, "io_timeout_s (N s) expired: ..." (the connection is
+ * shut down; the pool discards it). A stalled server never makes the socket
+ * ready, so an event loop must also poll when this many milliseconds have
+ * passed (0: poll now). -1 when no bound is running: io_timeout_s is 0, the
+ * operation is finished, or (COPY) it waits for the caller's rows.
+ */
+PGETL_API int pgetl_async_timeout_ms(const pgetl_async *op);
+
+/*
  * Hands over the completed result (once; the caller frees it with
  * pgetl_result_free()). PGETL_ESTATE before poll returned PGETL_OK or when
  * already taken.
@@ -240,6 +253,9 @@ PGETL_API pgetl_code pgetl_async_copy_end(pgetl_async_copy *op, pgetl_error *err
  */
 PGETL_API pgetl_code pgetl_async_copy_poll(pgetl_async_copy *op, int *want_out, int64_t *rows_out,
                                            pgetl_error *err);
+
+/* The same as pgetl_async_timeout_ms(), for a COPY (see there). */
+PGETL_API int pgetl_async_copy_timeout_ms(const pgetl_async_copy *op);
 
 /*
  * Frees the operation. A COPY not yet finished is failed with PQputCopyEnd

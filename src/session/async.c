@@ -28,7 +28,64 @@ struct pgetl_async {
     PGresult *result;  /* the last successful result, until taken             */
     pgetl_error error; /* sticky                                              */
     int64_t started_ns;
+    pgetl__async_clock clock;
 };
+
+void pgetl__async_clock_init(pgetl__async_clock *c, PGconn *pg) {
+    double s = pgetl__conn_io_timeout(pg);
+    c->limit_ns = s > 0 ? (int64_t)(s * 1e9) : 0;
+    c->quiet_since_ns = pgetl__now_ns();
+    c->waiting = true;
+    c->pending = true; /* the statement was just queued */
+}
+
+bool pgetl__async_moved(const pgetl__async_clock *c, PGconn *pg) {
+    if (c->limit_ns == 0)
+        return true;
+    /* Readable: data or a close arrived since the last poll consumed input.
+     * Writable after a flush that could not finish: the kernel took more. */
+    struct pollfd p = {.fd = PQsocket(pg), .events = (short)(POLLIN | (c->pending ? POLLOUT : 0))};
+    if (p.fd < 0)
+        return true; /* broken: the pump reports it */
+    return poll(&p, 1, 0) > 0 && p.revents != 0;
+}
+
+pgetl_code pgetl__async_clock_tick(pgetl__async_clock *c, PGconn *pg, bool moved, bool waiting,
+                                   bool pending, const char *what, pgetl_error *err) {
+    int64_t now = pgetl__now_ns();
+    /* A wait starts counting when it starts: the caller's own time between
+     * polls of a COPY that waited for rows is not the server's. */
+    if (moved || !c->waiting)
+        c->quiet_since_ns = now;
+    c->waiting = waiting;
+    c->pending = pending;
+    if (c->limit_ns == 0 || !waiting || now - c->quiet_since_ns < c->limit_ns)
+        return PGETL_OK;
+    pgetl__conn_abandon(pg);
+    pgetl_logline l;
+    if (pgetl__log_begin(&l, PGETL_LOG_WARN, "io_timeout")) {
+        pgetl__log_int(&l, "limit_ms", c->limit_ns / 1000000);
+        pgetl__log_int(&l, "idle_ms", (now - c->quiet_since_ns) / 1000000);
+        pgetl__log_str(&l, "api", "async");
+        pgetl__log_end(&l);
+    }
+    return pgetl_error_set(err, PGETL_ECONNLOST,
+                           "%s: io_timeout_s (%.1f s) expired: the server sent nothing and took "
+                           "nothing for %.1f s while a request was outstanding; the connection "
+                           "was closed",
+                           what, (double)c->limit_ns / 1e9,
+                           (double)(now - c->quiet_since_ns) / 1e9);
+}
+
+int pgetl__async_clock_ms(const pgetl__async_clock *c) {
+    if (c->limit_ns == 0 || !c->waiting)
+        return -1;
+    int64_t left = c->quiet_since_ns + c->limit_ns - pgetl__now_ns();
+    if (left <= 0)
+        return 0;
+    int64_t ms = (left + 999999) / 1000000;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
 
 pgetl_code pgetl__async_nonblocking(PGconn *pg, bool *was_nonblocking, pgetl_error *err) {
     *was_nonblocking = PQisnonblocking(pg) == 1;
@@ -132,6 +189,7 @@ pgetl_code pgetl_async_query_start(pgetl_conn *conn, const char *sql, int nparam
     op->conn = conn;
     op->pg = pg;
     op->started_ns = pgetl__now_ns();
+    pgetl__async_clock_init(&op->clock, pg);
     pgetl_code rc = pgetl__async_nonblocking(pg, &op->was_nonblocking, err);
     if (rc != PGETL_OK) {
         pgetl__free(op);
@@ -196,6 +254,7 @@ pgetl_code pgetl_async_poll(pgetl_async *op, int *want_out, pgetl_error *err) {
         return pgetl__error_copy(err, &op->error);
 
     bool pending;
+    bool moved = pgetl__async_moved(&op->clock, op->pg);
     if (pgetl__async_pump(op->pg, &pending, "async query", &op->error) != PGETL_OK)
         return fail(op, err);
     for (;;) {
@@ -229,9 +288,16 @@ pgetl_code pgetl_async_poll(pgetl_async *op, int *want_out, pgetl_error *err) {
         pgetl__error_from_pg(&op->error, NULL, op->pg, "async query");
         return fail(op, err);
     }
+    if (pgetl__async_clock_tick(&op->clock, op->pg, moved, true, pending, "async query",
+                                &op->error) != PGETL_OK)
+        return fail(op, err);
     if (want_out)
         *want_out = PGETL_WANT_READ | (pending ? PGETL_WANT_WRITE : 0);
     return PGETL_EAGAIN;
+}
+
+int pgetl_async_timeout_ms(const pgetl_async *op) {
+    return op && op->state == OP_RUNNING ? pgetl__async_clock_ms(&op->clock) : -1;
 }
 
 pgetl_code pgetl_async_result(pgetl_async *op, pgetl_result **result_out, pgetl_error *err) {

@@ -41,6 +41,7 @@ struct pgetl_async_copy {
     int64_t rows_done; /* as the server reported */
     pgetl_error error; /* sticky */
     int64_t started_ns;
+    pgetl__async_clock clock;
     char table[2 * (2 * PGETL_IDENT_MAX + 2) + 2];
 };
 
@@ -129,6 +130,7 @@ pgetl_code pgetl_async_copy_start(pgetl_conn *conn, const char *table,
     op->ncols = opts->ncolumns;
     op->cap = opts->buffer_bytes < 1024 ? 1024 : opts->buffer_bytes;
     op->started_ns = pgetl__now_ns();
+    pgetl__async_clock_init(&op->clock, op->pg);
     pgetl__buf_init(&op->buf);
 
     pgetl_buf sql;
@@ -204,16 +206,37 @@ static void read_results(pgetl_async_copy *op) {
     }
 }
 
-/* Does every step possible without waiting; returns EAGAIN with *want set. */
+static pgetl_code step(pgetl_async_copy *op, int *want, bool *pending_out, pgetl_error *err);
+
+/*
+ * Does every step possible without waiting; returns EAGAIN with *want set.
+ * io_timeout_s: the operation waits on the server while the COPY starts or
+ * ends and while output is stuck; "ready for more rows" is the caller's time.
+ */
 static pgetl_code advance(pgetl_async_copy *op, int *want, pgetl_error *err) {
     *want = PGETL_WANT_NONE;
     if (op->state == AC_DONE)
         return PGETL_OK;
     if (op->state == AC_FAILED)
         return pgetl__error_copy(err, &op->error);
+    bool moved = pgetl__async_moved(&op->clock, op->pg), pending = false;
+    pgetl_code rc = step(op, want, &pending, err);
+    if (rc != PGETL_EAGAIN)
+        return rc;
+    bool waiting = op->state != AC_STREAMING || pending || (*want & PGETL_WANT_WRITE);
+    if (pgetl__async_clock_tick(&op->clock, op->pg, moved, waiting, pending, "async copy",
+                                &op->error) != PGETL_OK) {
+        *want = PGETL_WANT_NONE;
+        return fail(op, err);
+    }
+    return rc;
+}
+
+static pgetl_code step(pgetl_async_copy *op, int *want, bool *pending_out, pgetl_error *err) {
     bool pending;
     if (pgetl__async_pump(op->pg, &pending, "async copy", &op->error) != PGETL_OK)
         return fail(op, err);
+    *pending_out = pending;
     if (op->state == AC_STARTING) {
         read_results(op);
         if (op->state == AC_FAILED)
@@ -257,6 +280,7 @@ static pgetl_code advance(pgetl_async_copy *op, int *want, pgetl_error *err) {
             return fail(op, err);
         }
         pending = f == 1;
+        *pending_out = pending;
     }
     if (op->state == AC_ENDING) {
         read_results(op);
@@ -276,6 +300,12 @@ static pgetl_code advance(pgetl_async_copy *op, int *want, pgetl_error *err) {
         return PGETL_EAGAIN;
     }
     return op->state == AC_DONE ? PGETL_OK : fail(op, err);
+}
+
+int pgetl_async_copy_timeout_ms(const pgetl_async_copy *op) {
+    return op && op->state != AC_DONE && op->state != AC_FAILED
+               ? pgetl__async_clock_ms(&op->clock)
+               : -1;
 }
 
 pgetl_code pgetl_async_copy_poll(pgetl_async_copy *op, int *want_out, int64_t *rows_out,
@@ -532,11 +562,14 @@ void pgetl_async_copy_destroy(pgetl_async_copy *op) {
     if (!op)
         return;
     if (op->state != AC_DONE && PQstatus(op->pg) == CONNECTION_OK) {
-        /* Blocking mode for the clean-up: the link must end up idle. */
+        /* Blocking mode for the clean-up: the link must end up idle. The
+         * waits are marked, so io_timeout_s bounds them (a stalled server). */
+        pgetl__conn_wait_begin(op->pg);
         PQsetnonblocking(op->pg, 0);
         if (op->state == AC_STREAMING)
             PQputCopyEnd(op->pg, "COPY abandoned by the caller");
         pgetl__async_drain(op->pg);
+        pgetl__conn_wait_end(op->pg);
     }
     pgetl__async_restore_mode(op->pg, op->was_nonblocking);
     pgetl__buf_reset(&op->buf);

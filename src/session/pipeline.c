@@ -237,10 +237,14 @@ static pgetl_code wait_io(run *r, bool want_write, pgetl_error *err) {
     struct pollfd p = {.fd = PQsocket(r->pg), .events = POLLIN | (want_write ? POLLOUT : 0)};
     if (p.fd < 0)
         return pgetl_error_set(err, PGETL_ECONNLOST, "pipeline: connection to the server lost");
-    while (poll(&p, 1, -1) < 0) {
-        if (errno != EINTR)
-            return pgetl_error_set(err, PGETL_EIO, "pipeline: poll failed (errno %d)", errno);
+    /* A wait on the server: marked, so io_timeout_s bounds it. */
+    pgetl__conn_wait_begin(r->pg);
+    int n, e = 0;
+    while ((n = poll(&p, 1, -1)) < 0 && (e = errno) == EINTR) {
     }
+    pgetl__conn_wait_end(r->pg);
+    if (n < 0)
+        return pgetl_error_set(err, PGETL_EIO, "pipeline: poll failed (errno %d)", e);
     return PGETL_OK;
 }
 

@@ -31,6 +31,41 @@ pgetl_code pgetl__async_pump(PGconn *pg, bool *flush_pending, const char *what, 
  */
 void pgetl__async_drain(PGconn *pg);
 
+/*
+ * io_timeout_s for the non-blocking operations. libpq never waits there, so
+ * the watchdog thread's bracketing does not apply; instead each operation
+ * keeps a clock. A poll looks, before reading or flushing anything, whether
+ * bytes moved since the last one (data or a close to read, or output that
+ * was stuck now draining). While the operation waits on the server (not
+ * while it waits for the caller's rows), time without movement counts; past
+ * io_timeout_s the poll fails with ECONNLOST naming the bound and the
+ * connection is shut down. An event loop learns when to poll again for that
+ * from pgetl_async_timeout_ms() / pgetl_async_copy_timeout_ms().
+ */
+typedef struct pgetl__async_clock {
+    int64_t limit_ns;       /* io_timeout_s; 0: off                               */
+    int64_t quiet_since_ns; /* the wait began or bytes last moved                */
+    bool waiting;           /* the last poll left the operation waiting on it    */
+    bool pending;           /* libpq still held output after the last poll       */
+} pgetl__async_clock;
+
+void pgetl__async_clock_init(pgetl__async_clock *c, PGconn *pg);
+
+/* Whether bytes moved since the last poll; call before pumping. */
+bool pgetl__async_moved(const pgetl__async_clock *c, PGconn *pg);
+
+/*
+ * After a poll's I/O: records whether bytes moved and whether the operation
+ * now waits on the server (with output still pending or not). Returns
+ * PGETL_OK, or PGETL_ECONNLOST (err filled, "what: io_timeout_s ...", the
+ * connection shut down) when it waited without movement past the bound.
+ */
+pgetl_code pgetl__async_clock_tick(pgetl__async_clock *c, PGconn *pg, bool moved, bool waiting,
+                                   bool pending, const char *what, pgetl_error *err);
+
+/* Milliseconds until the bound expires; -1 when nothing is being timed. */
+int pgetl__async_clock_ms(const pgetl__async_clock *c);
+
 /* Wraps a PGresult in a pgetl_result (takes it; PQclears it on failure). */
 pgetl_code pgetl__result_wrap(PGresult *res, pgetl_result **out, pgetl_error *err);
 
