@@ -1,7 +1,7 @@
 /*
  * Fuzz target: the CLI's value parsers (src/cli/args.c, util.c), called as
- * the commands call them; the getopt loops in cmd_*.c are not reachable
- * without a process per input, so they are not covered here.
+ * the commands call them; the getopt loops in cmd_*.c around them are
+ * fuzz_cli_getopt's.
  *
  * Input: a selector byte, then the value text. Invariants checked:
  *   - cli_parse_columns: what it accepts is 1..1600 non-empty names that

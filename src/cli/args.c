@@ -21,8 +21,9 @@ bool cli_parse_range(const char *flag, const char *text, long long min, long lon
         ok = errno != ERANGE && v >= min && v <= max;
     }
     if (!ok) {
+        char shown[256];
         cli_errorf("%s takes a whole number from %lld to %lld (got \"%s\")", flag, min, max,
-                   text ? text : "");
+                   cli_arg_shown(text ? text : "", shown, sizeof shown));
         return false;
     }
     *out = v;
@@ -50,8 +51,9 @@ bool cli_parse_seconds(const char *flag, const char *text, double max, double *o
         ok = false;
     }
     if (!ok) {
+        char shown[256];
         cli_errorf("%s takes seconds from 0 to %.0f, such as 30 or 2.5 (got \"%s\")", flag, max,
-                   text ? text : "");
+                   cli_arg_shown(text ? text : "", shown, sizeof shown));
         return false;
     }
     *out = v;
@@ -66,8 +68,10 @@ bool cli_parse_byte(const char *flag, const char *text, char *out) {
         return true;
     }
     if (!text || strlen(text) != 1) {
+        /* "pgetl load -d postgres://u:pw@h": check's -d is --dsn, load's is --delimiter. */
+        char shown[256];
         cli_errorf("%s takes exactly one single-byte character (got \"%s\")", flag,
-                   text ? text : "");
+                   cli_arg_shown(text ? text : "", shown, sizeof shown));
         return false;
     }
     unsigned char c = (unsigned char)text[0];
@@ -88,7 +92,9 @@ int cli_parse_choice(const char *flag, const char *text, const char *const *choi
         strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
         strncat(list, choices[i], sizeof list - strlen(list) - 1);
     }
-    cli_errorf("%s must be one of %s (got \"%s\")", flag, list, text);
+    char shown[256];
+    cli_errorf("%s must be one of %s (got \"%s\")", flag, list,
+               cli_arg_shown(text, shown, sizeof shown));
     return -1;
 }
 

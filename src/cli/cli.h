@@ -26,6 +26,22 @@ void cli_print_error(const pgetl_error *err);
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * A command-line word as a usage error may echo it (into buf, returned): an
+ * option only up to its '=' ("--dsn=..."), since its value may be a DSN
+ * holding a password; another word that looks like a DSN (holds '=' or
+ * "://") through pgetl_dsn_redact; anything else as it is.
+ */
+const char *cli_arg_shown(const char *arg, char *buf, size_t size);
+
+/*
+ * After getopt_long returned '?' or ':', the option it is about, safe to
+ * echo (into buf, returned): "-x" for a short option (argv[optind - 1] may
+ * be an earlier word when x sat inside a cluster such as "-xv"), else the
+ * long option's word through cli_arg_shown.
+ */
+const char *cli_getopt_bad_option(char **argv, const struct option *opts, char *buf, size_t size);
+
+/*
  * Parses a non-negative integer flag value strictly (digits only, no sign, no
  * trailing text, at most max). Prints a usage error naming the flag and
  * returns false on bad input.
@@ -62,6 +78,14 @@ bool cli_parse_columns(const char *flag, const char *text, cli_columns *out);
 
 /* True when a flag's value is itself one of the long options (a missing value). */
 bool cli_value_is_option(const char *value, const struct option *opts);
+
+/*
+ * True when a flag's value is "--x" or "--x=..." with x the start of a long
+ * option's name, as getopt would read it ("--d=postgres://..." after -t):
+ * the flag's value is missing, and the word, perhaps a DSN, must not be
+ * used (or echoed) as the value.
+ */
+bool cli_value_abbreviates_option(const char *value, const struct option *opts);
 
 /* ---- timeouts.c: the bounds against a stalled server or network -------- */
 
@@ -190,5 +214,29 @@ void cli_error_hide_dsn(pgetl_error *err, const char *dsn);
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_load(int argc, char **argv);
 int cli_cmd_export(int argc, char **argv);
+
+/*
+ * Each sub-command's command-line check alone: the flags parsed and checked
+ * exactly as the command does first, and nothing opened, connected or
+ * loaded. Returns -1 when the command line is good (the command would go on
+ * to run), else the exit code the command returns: CLI_EXIT_OK after --help
+ * (usage on stdout), CLI_EXIT_USAGE after a usage error on stderr. getopt is
+ * reset (optind = 0, glibc's full reset), so these may be called any number
+ * of times in one process; the fuzz target fuzz_cli_getopt does.
+ */
+int cli_check_parse_only(int argc, char **argv);
+int cli_load_parse_only(int argc, char **argv);
+int cli_export_parse_only(int argc, char **argv);
+
+/* ---- dispatch.c: the top-level command line ----------------------------- */
+
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+/*
+ * Reads argv[1]: a sub-command's name sets *cmd_out (cli_cmd_load, ...) and
+ * returns -1; --help / --version print to stdout and return CLI_EXIT_OK; a
+ * missing or unknown command prints a usage error and returns CLI_EXIT_USAGE.
+ */
+int cli_dispatch(int argc, char **argv, cli_cmd_fn *cmd_out);
 
 #endif /* PGETL_SRC_CLI_H */

@@ -16,47 +16,72 @@ static void usage(FILE *out) {
           out);
 }
 
-int cli_cmd_check(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"dsn", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},
-        CLI_TIMEOUT_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    const char *dsn = NULL;
-    cli_timeouts timeouts;
-    cli_timeouts_init(&timeouts);
-    int c;
-    optind = 1;
+static const struct option opts[] = {
+    {"dsn", required_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    CLI_TIMEOUT_OPTIONS,
+    {NULL, 0, NULL, 0},
+};
+
+/* The flags; -1 when the check may run, else the exit code. */
+static int parse_args(int argc, char **argv, const char **dsn, cli_timeouts *timeouts) {
+    int c, li = -1;
+    char shown[256], shown2[256];
+    optind = 0; /* glibc: a full reset, also of a half-read "-xv" cluster */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+d:h", opts, &li)) != -1) {
         switch (c) {
         case 'd':
-            dsn = optarg;
+            *dsn = optarg;
             break;
         case 'h':
             usage(stdout);
             return CLI_EXIT_OK;
         default:
-            if (c != '?' && optarg && cli_value_is_option(optarg, opts)) {
-                cli_errorf("check: option \"%s\" needs a value (got the option \"%s\")",
-                           argv[optind - 2], optarg);
+            if (c != '?' && optarg &&
+                (cli_value_is_option(optarg, opts) || cli_value_abbreviates_option(optarg, opts))) {
+                if (li >= 0)
+                    snprintf(shown, sizeof shown, "--%s", opts[li].name);
+                else
+                    snprintf(shown, sizeof shown, "-%c", c);
+                cli_errorf("check: option \"%s\" needs a value (got the option \"%s\")", shown,
+                           cli_arg_shown(optarg, shown2, sizeof shown2));
                 return CLI_EXIT_USAGE;
             }
-            int t = c == '?' ? 0 : cli_timeouts_take(&timeouts, c, optarg);
+            int t = c == '?' ? 0 : cli_timeouts_take(timeouts, c, optarg);
             if (t > 0)
                 break;
             if (t < 0)
                 return CLI_EXIT_USAGE;
-            cli_errorf("check: unknown or incomplete option \"%s\"", argv[optind - 1]);
+            cli_errorf("check: unknown or incomplete option \"%s\"",
+                       cli_getopt_bad_option(argv, opts, shown, sizeof shown));
             usage(stderr);
             return CLI_EXIT_USAGE;
         }
+        li = -1;
     }
     if (optind < argc) {
-        cli_errorf("check: unexpected argument \"%s\"", argv[optind]);
+        cli_errorf("check: unexpected argument \"%s\"",
+                   cli_arg_shown(argv[optind], shown, sizeof shown));
         return CLI_EXIT_USAGE;
     }
+    return -1;
+}
+
+int cli_check_parse_only(int argc, char **argv) {
+    const char *dsn = NULL;
+    cli_timeouts timeouts;
+    cli_timeouts_init(&timeouts);
+    return parse_args(argc, argv, &dsn, &timeouts);
+}
+
+int cli_cmd_check(int argc, char **argv) {
+    const char *dsn = NULL;
+    cli_timeouts timeouts;
+    cli_timeouts_init(&timeouts);
+    int code = parse_args(argc, argv, &dsn, &timeouts);
+    if (code >= 0)
+        return code;
 
     pgetl_config cfg;
     pgetl_config_init(&cfg);

@@ -99,24 +99,32 @@ static bool ends_with(const char *s, const char *suffix) {
 static int parse_args(export_args *a, int argc, char **argv) {
     static const char *const formats[] = {"csv", "tsv", "binary", NULL};
     static const char *const compressions[] = {"none", "gzip", "zstd", "auto", NULL};
-    int c, i;
-    optind = 1;
+    int c, i, li = -1;
+    char shown[256], shown2[256];
+    optind = 0; /* glibc: a full reset, also of a half-read "-xv" cluster */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":q:t:f:o:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":q:t:f:o:h", long_opts, &li)) != -1) {
         if (c == '?') {
             cli_errorf("export: unknown option \"%s\" (see pgetl export --help)",
-                       argv[optind - 1]);
+                       cli_getopt_bad_option(argv, long_opts, shown, sizeof shown));
             return CLI_EXIT_USAGE;
         }
         if (c == ':') {
-            cli_errorf("export: option \"%s\" needs a value", argv[optind - 1]);
+            cli_errorf("export: option \"%s\" needs a value",
+                       cli_getopt_bad_option(argv, long_opts, shown, sizeof shown));
             return CLI_EXIT_USAGE;
         }
-        if (optarg && cli_value_is_option(optarg, long_opts)) {
-            cli_errorf("export: option \"%s\" needs a value (got the option \"%s\")",
-                       argv[optind - 2], optarg);
+        if (optarg && (cli_value_is_option(optarg, long_opts) ||
+                       cli_value_abbreviates_option(optarg, long_opts))) {
+            if (li >= 0)
+                snprintf(shown, sizeof shown, "--%s", long_opts[li].name);
+            else
+                snprintf(shown, sizeof shown, "-%c", c);
+            cli_errorf("export: option \"%s\" needs a value (got the option \"%s\")", shown,
+                       cli_arg_shown(optarg, shown2, sizeof shown2));
             return CLI_EXIT_USAGE;
         }
+        li = -1;
         switch (c) {
         case 'h':
             usage(stdout);
@@ -173,7 +181,8 @@ static int parse_args(export_args *a, int argc, char **argv) {
         }
     }
     if (optind < argc) {
-        cli_errorf("export: unexpected argument \"%s\"", argv[optind]);
+        cli_errorf("export: unexpected argument \"%s\"",
+                   cli_arg_shown(argv[optind], shown, sizeof shown));
         return CLI_EXIT_USAGE;
     }
     if ((a->o.query != NULL) == (a->o.table != NULL)) {
@@ -236,12 +245,22 @@ static int open_temp(const char *output, char **tmp_out) {
     return fd;
 }
 
+static void export_args_init(export_args *a) {
+    memset(a, 0, sizeof *a);
+    a->compress = -1;
+    pgetl_export_options_init(&a->o);
+    cli_timeouts_init(&a->timeouts);
+}
+
+int cli_export_parse_only(int argc, char **argv) {
+    export_args a;
+    export_args_init(&a);
+    return parse_args(&a, argc, argv);
+}
+
 int cli_cmd_export(int argc, char **argv) {
     export_args a;
-    memset(&a, 0, sizeof a);
-    a.compress = -1;
-    pgetl_export_options_init(&a.o);
-    cli_timeouts_init(&a.timeouts);
+    export_args_init(&a);
     int code = parse_args(&a, argc, argv);
     if (code >= 0)
         return code;

@@ -210,8 +210,9 @@ static bool take_option(load_args *a, int c, const char *val) {
         return true;
     case OPT_ENCODING:
         if (!valid_encoding(val)) {
+            char shown[256];
             cli_errorf("--encoding takes an encoding name such as UTF8 or LATIN1 (got \"%s\")",
-                       val);
+                       cli_arg_shown(val, shown, sizeof shown));
             return false;
         }
         a->o.encoding = val;
@@ -362,28 +363,45 @@ static bool check_inputs(const load_args *a) {
     return true;
 }
 
+static void load_args_init(load_args *a) {
+    memset(a, 0, sizeof *a);
+    pgetl_load_options_init(&a->o);
+    cli_timeouts_init(&a->timeouts);
+}
+
+/* Every flag and their combination; -1 when the load may run, else the exit code. */
 static int parse_args(load_args *a, int argc, char **argv) {
-    int c;
-    optind = 1;
+    int c, li = -1;
+    char shown[256], shown2[256];
+    optind = 0; /* glibc: a full reset, also of a half-read "-xv" cluster */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":t:c:f:d:j:hv", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:c:f:d:j:hv", long_opts, &li)) != -1) {
         if (c == 'h') {
             usage(stdout);
             return CLI_EXIT_OK;
         }
         if (c == '?') {
-            cli_errorf("load: unknown option \"%s\" (see pgetl load --help)", argv[optind - 1]);
+            cli_errorf("load: unknown option \"%s\" (see pgetl load --help)",
+                       cli_getopt_bad_option(argv, long_opts, shown, sizeof shown));
             return CLI_EXIT_USAGE;
         }
         if (c == ':') {
-            cli_errorf("load: option \"%s\" needs a value", argv[optind - 1]);
+            cli_errorf("load: option \"%s\" needs a value",
+                       cli_getopt_bad_option(argv, long_opts, shown, sizeof shown));
             return CLI_EXIT_USAGE;
         }
-        if (optarg && cli_value_is_option(optarg, long_opts)) {
-            cli_errorf("load: option \"%s\" needs a value (got the option \"%s\")",
-                       argv[optind - 2], optarg);
+        if (optarg && (cli_value_is_option(optarg, long_opts) ||
+                       cli_value_abbreviates_option(optarg, long_opts))) {
+            /* Named from the table: argv[optind - 2] is another word for "--table=--jobs". */
+            if (li >= 0)
+                snprintf(shown, sizeof shown, "--%s", long_opts[li].name);
+            else
+                snprintf(shown, sizeof shown, "-%c", c);
+            cli_errorf("load: option \"%s\" needs a value (got the option \"%s\")", shown,
+                       cli_arg_shown(optarg, shown2, sizeof shown2));
             return CLI_EXIT_USAGE;
         }
+        li = -1;
         if (!take_option(a, c, optarg))
             return CLI_EXIT_USAGE;
     }
@@ -426,11 +444,17 @@ static void finish_summary(const load_args *a, FILE *json, pgetl_code rc,
         cli_errorf("writing the summary to \"%s\" failed", a->summary_json);
 }
 
+int cli_load_parse_only(int argc, char **argv) {
+    load_args a;
+    load_args_init(&a);
+    int code = parse_args(&a, argc, argv);
+    free(a.columns);
+    return code;
+}
+
 int cli_cmd_load(int argc, char **argv) {
     load_args a;
-    memset(&a, 0, sizeof a);
-    pgetl_load_options_init(&a.o);
-    cli_timeouts_init(&a.timeouts);
+    load_args_init(&a);
     int code = parse_args(&a, argc, argv);
     if (code >= 0) {
         free(a.columns);

@@ -52,7 +52,7 @@ bad_load '--null cannot contain a line break' --table "$T" --null $'a\nb' "$WORK
 bad_load '--null cannot contain the delimiter' --table "$T" --null 'a,b' "$WORK/good.csv"
 bad_load 'unknown option "--bogus"' --table "$T" --bogus "$WORK/good.csv"
 bad_load 'unknown option "-x"' --table "$T" -x "$WORK/good.csv"
-bad_load 'unknown option "--no-truncate=1"' --table "$T" --no-truncate=1 "$WORK/good.csv"
+bad_load 'unknown option "--no-truncate=..."' --table "$T" --no-truncate=1 "$WORK/good.csv"
 bad_load 'option "--table" needs a value' "$WORK/good.csv" --table
 bad_load 'option "--table" needs a value (got the option "--jobs")' --table --jobs 2 "$WORK/good.csv"
 bad_load 'option "--reject-file" needs a value' --table "$T" "$WORK/good.csv" --reject-file
