@@ -70,8 +70,18 @@ typedef struct pgetl_config {
      *   stopped forwarding mid-COPY) is shut down; the call fails with
      *   PGETL_ECONNLOST and a message naming io_timeout_s. Idle connections
      *   and the caller's own time between COPY calls never count. Checked
-     *   about 10 times per bound. TCP only. Set it above the longest time a
-     *   statement may take to return its first byte.
+     *   about 10 times per bound. TCP, and Unix sockets whose server process
+     *   can be observed (there the backend's CPU time counts as movement,
+     *   so only a stopped, sleeping or waiting backend is a stall). The
+     *   non-blocking API applies it per operation (pgetl_async_timeout_ms).
+     *   Set it above the longest time a statement may take to return its
+     *   first byte.
+     *
+     * Cancel requests pgetl sends (a query->Arrow stream released early, an
+     * export whose output failed, pgetl_async_destroy) wait at most the
+     * smaller of connect_timeout_s and io_timeout_s that is set (else 10 s);
+     * a connection whose command could not be stopped in that time is shut
+     * down rather than waited for.
      */
     double tcp_user_timeout_s;
     double keepalives_idle_s;
