@@ -335,6 +335,226 @@ static pgetl_code load_parallel(load_run *run, pgetl_error *err) {
     return rc;
 }
 
+/*
+ * Two-phase commit of a jobs > 1 load. Each connection PREPAREs its
+ * transaction under a gid "pgetl_load_<pid>_<start>_<i>"; once all have, the
+ * INFO line "load_prepared" names every gid and the load is decided: from
+ * then on it must commit, never roll back. That line is the decision record
+ * the documentation (load.h, docs/RELIABILITY.md) tells an operator to look
+ * for when a crash leaves prepared transactions behind.
+ *
+ * A prepared transaction belongs to no session, so one that its own
+ * connection cannot finish (the connection was lost or stalled) is finished
+ * from another of the load's connections. A statement cut off on a lost
+ * connection has an unknown outcome: the server may have run it. Its gid is
+ * settled by name all the same (a gid that is no longer there needed
+ * nothing), after waiting for the lost backend to stop running it.
+ */
+enum { GID_OPEN, GID_PREPARED, GID_UNSURE, GID_DONE };
+
+typedef struct twopc {
+    char gid[MAX_JOBS][64];
+    int pid[MAX_JOBS];
+    int state[MAX_JOBS];
+} twopc;
+
+/* How long a second connection waits for a lost backend, or for a busy gid. */
+#define TWOPC_WAIT_NS ((int64_t)10 * 1000000000)
+
+static bool conn_idle(pgetl_conn *conn) {
+    PGconn *pg = pgetl__conn_pg(conn);
+    return PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
+}
+
+/* Waits (bounded) until backend `pid` is no longer running a statement. */
+static void wait_backend_quiet(pgetl_conn *conn, int pid) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM pg_stat_activity WHERE pid = %d AND state = 'active'",
+             pid);
+    int64_t until = pgetl__now_ns() + TWOPC_WAIT_NS;
+    while (pid > 0) {
+        int64_t rows = 0;
+        pgetl_code rc = pgetl_execute(conn, sql, 0, NULL, &rows, NULL);
+        pgetl_rollback(conn, NULL);
+        if (rc != PGETL_OK || rows == 0 || pgetl__now_ns() >= until)
+            return;
+        usleep(50000);
+    }
+}
+
+/*
+ * Runs `verb` ('COMMIT PREPARED' / 'ROLLBACK PREPARED') for transaction i on
+ * its own connection when that one is usable, else on any other idle one.
+ * A gid already gone counts as settled only when its outcome was unsure.
+ */
+static bool settle_gid(load_run *run, twopc *t, int i, const char *verb, pgetl_error *err) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "%s '%s'", verb, t->gid[i]);
+    for (int k = 0; k < run->nconns; k++) {
+        int j = (i + k) % run->nconns; /* its own connection first */
+        pgetl_conn *conn = run->conns[j];
+        if (!conn_idle(conn))
+            continue;
+        if (t->state[i] == GID_UNSURE)
+            wait_backend_quiet(conn, t->pid[i]);
+        int64_t until = pgetl__now_ns() + TWOPC_WAIT_NS;
+        for (;;) {
+            pgetl_error e;
+            if (pgetl__conn_exec_simple(conn, sql, &e) == PGETL_OK) {
+                t->state[i] = GID_DONE;
+                return true;
+            }
+            if (strcmp(e.sqlstate, "42704") == 0 && t->state[i] == GID_UNSURE) {
+                t->state[i] = GID_DONE; /* never prepared, or already finished */
+                return true;
+            }
+            /* "prepared transaction ... is busy": another backend still holds it. */
+            bool busy = strcmp(e.sqlstate, "55000") == 0 && pgetl__now_ns() < until;
+            if (!busy) {
+                pgetl__error_copy(err, &e);
+                break;
+            }
+            usleep(50000);
+        }
+    }
+    return false;
+}
+
+/* Appends "'gid'" for every transaction not settled to buf; returns how many. */
+static int list_unsettled(const load_run *run, const twopc *t, char *buf, size_t size) {
+    int n = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < run->nconns; i++) {
+        if (t->state[i] == GID_DONE || t->state[i] == GID_OPEN)
+            continue;
+        int w = snprintf(buf + used, size - used, "%s'%s'", n ? ", " : "", t->gid[i]);
+        if (w > 0 && (size_t)w < size - used)
+            used += (size_t)w;
+        n++;
+    }
+    return n;
+}
+
+/* Logs the gids (all, or only those not settled) as one comma-separated field. */
+static void log_gids(pgetl_log_level level, const char *event, const load_run *run, const twopc *t,
+                     bool unsettled_only) {
+    pgetl_logline l;
+    if (!pgetl__log_begin(&l, level, event))
+        return;
+    char list[MAX_JOBS * 64 + 1];
+    size_t used = 0;
+    list[0] = '\0';
+    for (int i = 0; i < run->nconns; i++) {
+        if (unsettled_only && (t->state[i] == GID_DONE || t->state[i] == GID_OPEN))
+            continue;
+        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? "," : "", t->gid[i]);
+        if (w > 0 && (size_t)w < sizeof list - used)
+            used += (size_t)w;
+    }
+    pgetl__log_str(&l, "gids", list);
+    pgetl__log_end(&l);
+}
+
+/* PREPARE every connection's transaction, then COMMIT PREPARED all (see above). */
+static pgetl_code commit_two_phase(load_run *run, pgetl_error *err) {
+    twopc t;
+    int n = run->nconns;
+    for (int i = 0; i < n; i++) {
+        snprintf(t.gid[i], sizeof t.gid[i], "pgetl_load_%d_%lld_%d", (int)getpid(),
+                 (long long)run->t0_ns, i);
+        t.pid[i] = PQbackendPID(pgetl__conn_pg(run->conns[i]));
+        t.state[i] = GID_OPEN;
+    }
+    log_gids(PGETL_LOG_DEBUG, "load_prepare", run, &t, false);
+    pgetl_code rc = PGETL_OK;
+    int failed_at = -1;
+    for (int i = 0; i < n && rc == PGETL_OK; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "PREPARE TRANSACTION '%s'", t.gid[i]);
+        rc = pgetl__conn_exec_simple(run->conns[i], sql, err);
+        if (rc == PGETL_OK) {
+            t.state[i] = GID_PREPARED;
+        } else {
+            failed_at = i;
+            /* Lost with the statement in flight: the server may have prepared it. */
+            if (rc == PGETL_ECONNLOST || PQstatus(pgetl__conn_pg(run->conns[i])) != CONNECTION_OK)
+                t.state[i] = GID_UNSURE;
+            else
+                t.state[i] = GID_DONE; /* a failed PREPARE rolls the transaction back */
+        }
+    }
+    if (rc != PGETL_OK) {
+        /* Not decided: undo. Open transactions first, so their connections can settle gids. */
+        for (int i = 0; i < n; i++)
+            if (t.state[i] == GID_OPEN)
+                pgetl_rollback(run->conns[i], NULL);
+        for (int i = 0; i < n; i++)
+            if (t.state[i] == GID_PREPARED || t.state[i] == GID_UNSURE)
+                settle_gid(run, &t, i, "ROLLBACK PREPARED", NULL);
+        char left[MAX_JOBS * 70];
+        if (list_unsettled(run, &t, left, sizeof left) == 0) {
+            pgetl_error_prefix(err,
+                               "load: PREPARE TRANSACTION on connection %d of %d failed; every "
+                               "connection was rolled back, nothing was committed: ",
+                               failed_at + 1, n);
+        } else {
+            log_gids(PGETL_LOG_ERROR, "load_prepared_left", run, &t, true);
+            pgetl_error_prefix(err,
+                               "load: PREPARE TRANSACTION on connection %d of %d failed; nothing "
+                               "was committed, but %s may be left prepared (no connection left "
+                               "to check): run ROLLBACK PREPARED for each that pg_prepared_xacts "
+                               "lists: ",
+                               failed_at + 1, n, left);
+        }
+        return rc;
+    }
+    log_gids(PGETL_LOG_INFO, "load_prepared", run, &t, false);
+    pgetl_error first;
+    pgetl_error_init(&first);
+    int retried = 0;
+    for (int i = 0; i < n; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "COMMIT PREPARED '%s'", t.gid[i]);
+        pgetl_error e;
+        if (pgetl__conn_exec_simple(run->conns[i], sql, &e) == PGETL_OK) {
+            t.state[i] = GID_DONE;
+            continue;
+        }
+        if (first.code == PGETL_OK)
+            first = e;
+        if (e.code == PGETL_ECONNLOST || PQstatus(pgetl__conn_pg(run->conns[i])) != CONNECTION_OK)
+            t.state[i] = GID_UNSURE;
+    }
+    for (int i = 0; i < n; i++) {
+        if (t.state[i] == GID_DONE)
+            continue;
+        retried++;
+        settle_gid(run, &t, i, "COMMIT PREPARED", NULL);
+    }
+    char left[MAX_JOBS * 70];
+    int nleft = list_unsettled(run, &t, left, sizeof left);
+    if (nleft == 0) {
+        if (retried > 0) {
+            pgetl_logline l;
+            if (pgetl__log_begin(&l, PGETL_LOG_WARN, "load_commit_finished_elsewhere")) {
+                pgetl__log_int(&l, "transactions", retried);
+                pgetl__log_str(&l, "message", first.message);
+                pgetl__log_end(&l);
+            }
+        }
+        return PGETL_OK;
+    }
+    log_gids(PGETL_LOG_ERROR, "load_prepared_left", run, &t, true);
+    rc = pgetl__error_copy(err, &first);
+    pgetl_error_prefix(err,
+                       "load: COMMIT PREPARED failed after all %d connections prepared (the load "
+                       "is decided: commit); not confirmed committed: %s: run COMMIT PREPARED "
+                       "for each that pg_prepared_xacts still lists, to complete the load: ",
+                       n, left);
+    return rc;
+}
+
 /* Ends every connection's transaction: commit all (2PC when possible) or roll back all. */
 static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
     pgetl_code rc = PGETL_OK;
@@ -362,48 +582,8 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
     }
     if (run->nconns == 1)
         return pgetl_commit(run->conns[0], err);
-    if (run->prepared) {
-        char gids[MAX_JOBS][64];
-        int nprepared = 0;
-        for (int i = 0; i < run->nconns && rc == PGETL_OK; i++) {
-            snprintf(gids[i], sizeof gids[i], "pgetl_load_%d_%lld_%d", (int)getpid(),
-                     (long long)run->t0_ns, i);
-            char sql[128];
-            snprintf(sql, sizeof sql, "PREPARE TRANSACTION '%s'", gids[i]);
-            rc = pgetl__conn_exec_simple(run->conns[i], sql, err);
-            if (rc == PGETL_OK)
-                nprepared++;
-        }
-        if (rc != PGETL_OK) {
-            /* Undo: prepared ones by name, the rest by rolling back. */
-            for (int i = 0; i < run->nconns; i++) {
-                char sql[128];
-                pgetl_error e;
-                if (i < nprepared) {
-                    snprintf(sql, sizeof sql, "ROLLBACK PREPARED '%s'", gids[i]);
-                    pgetl__conn_exec_simple(run->conns[i], sql, &e);
-                } else {
-                    pgetl_rollback(run->conns[i], &e);
-                }
-            }
-            pgetl_error_prefix(err, "load: PREPARE TRANSACTION failed, all rolled back: ");
-            return rc;
-        }
-        for (int i = 0; i < run->nconns; i++) {
-            char sql[128];
-            snprintf(sql, sizeof sql, "COMMIT PREPARED '%s'", gids[i]);
-            pgetl_error e;
-            pgetl_code c = pgetl__conn_exec_simple(run->conns[i], sql, &e);
-            if (c != PGETL_OK && rc == PGETL_OK) {
-                rc = pgetl__error_copy(err, &e);
-                pgetl_error_prefix(err,
-                                   "load: COMMIT PREPARED of %s failed (the transaction stays "
-                                   "prepared; COMMIT PREPARED it by hand): ",
-                                   gids[i]);
-            }
-        }
-        return rc;
-    }
+    if (run->prepared)
+        return commit_two_phase(run, err);
     int committed = 0;
     for (int i = 0; i < run->nconns; i++) {
         pgetl_error e;
