@@ -91,7 +91,8 @@ PGETL_API pgetl_code pgetl_error_set(pgetl_error *err, pgetl_code code, const ch
 
 /*
  * Prepends printf-style context to the existing message ("sales.csv line
- * 812: " + message). Keeps code, SQLSTATE and the server fields.
+ * 812: " + message). Keeps code, SQLSTATE and the server fields. A prefix
+ * the message already starts with is not added again.
  */
 PGETL_API void pgetl_error_prefix(pgetl_error *err, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -102,6 +102,13 @@ void pgetl_error_prefix(pgetl_error *err, const char *fmt, ...) {
         return;
     if (n >= (int)sizeof prefix)
         trim_partial_utf8(prefix, sizeof prefix - 1);
+    /*
+     * Two layers that both name the same context (the COPY writer and its
+     * caller both say "COPY t: ") must not repeat it: a prefix the message
+     * already starts with adds nothing.
+     */
+    if (strncmp(err->message, prefix, strlen(prefix)) == 0)
+        return;
     char joined[PGETL_ERROR_MESSAGE_SIZE];
     size_t used = 0;
     joined[0] = '\0';

@@ -104,6 +104,20 @@ static void test_prefix(void **state) {
     assert_string_equal(err.message, "sales.csv line 812: duplicate key");
     pgetl_error_prefix(NULL, "x");
 
+    /* Context already there is not repeated ("COPY t: COPY t: ..." after a kill). */
+    pgetl_error_set(&err, PGETL_ECONNLOST, "COPY \"public\".\"t\": server closed the connection");
+    pgetl_error_prefix(&err, "COPY %s: ", "\"public\".\"t\"");
+    assert_string_equal(err.message, "COPY \"public\".\"t\": server closed the connection");
+    pgetl_error_prefix(&err, "a.csv (rows from line %d): ", 2);
+    pgetl_error_prefix(&err, "COPY %s: ", "\"public\".\"t\"");
+    assert_string_equal(err.message,
+                        "COPY \"public\".\"t\": a.csv (rows from line 2): COPY \"public\".\"t\": "
+                        "server closed the connection");
+    /* Only a whole prefix counts: "COPY t row 5: " differs from "COPY t: ". */
+    pgetl_error_set(&err, PGETL_ESERVER, "COPY t: bad");
+    pgetl_error_prefix(&err, "COPY t row 5: ");
+    assert_string_equal(err.message, "COPY t row 5: COPY t: bad");
+
     /* A prefix that fills the message still leaves valid UTF-8. */
     char *big = emoji_string(300);
     for (int shift = 0; shift < 4; shift++) {
