@@ -14,9 +14,10 @@
  *
  * fp_set() applies a rule to connections open now (counting from the bytes
  * they have already forwarded, so `after` = 0 means "from now") and to later
- * ones (counting from their first byte). When either end closes, the proxy
- * closes the other, so a client that gives up frees its server backend even
- * while a direction is stalled. Traffic only ever goes to 127.0.0.1.
+ * ones (counting from their first byte). fp_set_one() gives one open
+ * connection a rule of its own (until the next fp_set of that direction).
+ * When either end closes, the proxy closes the other, so a client that gives
+ * up frees its server backend even while a direction is stalled. Traffic only ever goes to 127.0.0.1.
  */
 #ifndef PGETL_TESTS_FAULTPROXY_H
 #define PGETL_TESTS_FAULTPROXY_H
@@ -60,6 +61,8 @@ typedef struct fp_pair {
     char buf[2][FP_BUF];  /* bytes read from the source, not yet written      */
     size_t len[2], off[2];
     double budget[2]; /* FP_SLOW allowance                                */
+    fp_rule own[2];   /* this connection's rule, when has_own (fp_set_one) */
+    bool has_own[2];
 } fp_pair;
 
 typedef struct faultproxy {
@@ -114,10 +117,14 @@ static inline void fp_accept(faultproxy *p) {
 }
 
 /* Moves bytes in direction d of pair c; returns false when the pair must close. */
+static inline const fp_rule *fp_rule_of(const faultproxy *p, const fp_pair *c, int d) {
+    return c->has_own[d] ? &c->own[d] : &p->rule[d];
+}
+
 static inline bool fp_pump(faultproxy *p, fp_pair *c, int d, short rev_src, short rev_dst,
                            double dt) {
     int src = c->fd[d], dst = c->fd[1 - d];
-    const fp_rule *r = &p->rule[d];
+    const fp_rule *r = fp_rule_of(p, c, d);
     bool active = c->count[d] >= c->threshold[d];
     if (active && r->mode == FP_CUT)
         return false;
@@ -178,9 +185,10 @@ static inline bool fp_can_read(const faultproxy *p, const fp_pair *c, int d) {
         return false;
     if (c->count[d] < c->threshold[d])
         return true;
-    if (p->rule[d].mode == FP_STALL)
+    const fp_rule *r = fp_rule_of(p, c, d);
+    if (r->mode == FP_STALL)
         return false;
-    if (p->rule[d].mode == FP_SLOW && c->budget[d] < 1.0)
+    if (r->mode == FP_SLOW && c->budget[d] < 1.0)
         return false;
     return true;
 }
@@ -269,8 +277,29 @@ static inline void fp_set(faultproxy *p, fp_dir d, fp_mode mode, int64_t after, 
     for (int i = 0; i < p->npairs; i++) {
         p->pairs[i]->threshold[d] = p->pairs[i]->count[d] + after;
         p->pairs[i]->budget[d] = 0;
+        p->pairs[i]->has_own[d] = false;
     }
     pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * Sets direction d's rule for the open connection `index` only (0 = the
+ * oldest while none has closed: connections are kept in accept order until
+ * one closes). Returns false when there is no such connection.
+ */
+static inline bool fp_set_one(faultproxy *p, int index, fp_dir d, fp_mode mode, int64_t after,
+                              int64_t rate) {
+    pthread_mutex_lock(&p->mu);
+    bool ok = index >= 0 && index < p->npairs;
+    if (ok) {
+        fp_pair *c = p->pairs[index];
+        c->own[d] = (fp_rule){.mode = mode, .after = after, .rate = rate};
+        c->has_own[d] = true;
+        c->threshold[d] = c->count[d] + after;
+        c->budget[d] = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 /* Both directions back to FP_PASS. */
