@@ -9,6 +9,8 @@
 #     makes `load` (client->server) and `export` (server->client) fail
 #     within --io-timeout: exit 1, the message names io_timeout_s and the
 #     flag, nothing committed, no output file;
+#     The same for an export over the Unix socket whose backend is
+#     stopped (SIGSTOP) mid-stream;
 #  5. --statement-timeout against a locked table: exit 1 naming the flag.
 # A `timeout 60` around every run catches a hang; durations are only
 # checked against the bound plus generous slack.
@@ -134,6 +136,41 @@ expect_contains "$ERR" "--io-timeout 1" "stalled export stderr"
 [ ! -e "$WORK/out.csv" ] || fail "a stalled export left its output file"
 [ -z "$(ls "$WORK" | grep pgetl-)" ] || fail "a stalled export left a temporary file"
 ok "export stalled server->client mid-COPY: exit 1 in $took naming io_timeout_s / --io-timeout, no file"
+
+# export over the Unix socket: its backend is stopped (SIGSTOP) mid-stream
+APP=to_unix_$$
+(
+    set +e
+    timeout 60 "$PGETL" export --dsn "$DSN" --no-progress --io-timeout 1 -o "$WORK/unix.csv" \
+        --query "SELECT g, repeat('x', 50) AS $APP FROM generate_series(1, 3000000) g
+                 WHERE g % 100000 <> 0 OR pg_sleep(0.1)::text = ''" \
+        >"$WORK/unix.out" 2>"$WORK/unix.err"
+    echo $? >"$WORK/unix.rc"
+) &
+EXPORTER=$!
+pid=""
+for _ in $(seq 1 300); do
+    pid=$(sql "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'COPY%$APP%'
+               AND pid <> pg_backend_pid() LIMIT 1")
+    [ -n "$pid" ] && break
+    sleep 0.05
+done
+[ -n "$pid" ] || fail "no export COPY seen within 15 s"
+sleep 0.3
+kill -STOP "$pid"
+t0=$(now)
+wait "$EXPORTER" || true
+took=$(within "$t0" 20) || { kill -CONT "$pid"; fail "Unix export did not fail within --io-timeout 1 + slack"; }
+kill -CONT "$pid"
+RC=$(cat "$WORK/unix.rc")
+ERR=$(cat "$WORK/unix.err")
+OUT=$(cat "$WORK/unix.out")
+[ "$RC" != 124 ] || fail "export hung on a stopped backend (Unix socket)"
+expect_rc 1
+expect_contains "$ERR" "io_timeout_s (1.0 s) expired" "Unix export stderr"
+expect_contains "$ERR" "--io-timeout 1" "Unix export stderr"
+[ ! -e "$WORK/unix.csv" ] || fail "a stalled Unix export left its output file"
+ok "export over the Unix socket, backend stopped mid-stream: exit 1 in $took naming io_timeout_s / --io-timeout"
 
 # The proxy is gone: its connections closed, so no backend of ours may stay.
 for _ in $(seq 1 100); do
