@@ -5,8 +5,9 @@
  * `pgetl_error *err` is non-NULL, fills it. NULL is always accepted. The code
  * that detects a failure writes the message; callers may add a prefix with
  * pgetl_error_prefix() but never overwrite it. Server errors carry the
- * SQLSTATE and the server's detail, hint and context. No message ever holds
- * a password.
+ * SQLSTATE and the server's detail, hint and context (no context for a FATAL
+ * that ended the session: it names what was interrupted, such as a COPY
+ * line that did nothing wrong). No message ever holds a password.
  *
  * Thread note: a pgetl_error is a plain value; use one per thread.
  */

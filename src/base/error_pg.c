@@ -43,7 +43,13 @@ pgetl_code pgetl__error_from_pg(pgetl_error *err, const PGresult *res, const PGc
         copy_field(err->sqlstate, sizeof err->sqlstate, PQresultErrorField(res, PG_DIAG_SQLSTATE));
         copy_field(err->detail, sizeof err->detail, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
         copy_field(err->hint, sizeof err->hint, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
-        copy_field(err->context, sizeof err->context, PQresultErrorField(res, PG_DIAG_CONTEXT));
+        /*
+         * The CONTEXT of an error that ends the session says what it
+         * interrupted ("COPY t, line 1131" after a kill); shown next to the
+         * message it reads as if that line were at fault. Dropped.
+         */
+        if (!fatal)
+            copy_field(err->context, sizeof err->context, PQresultErrorField(res, PG_DIAG_CONTEXT));
     } else {
         /* No structured error: a client-side or connection failure. */
         const char *text = res ? PQresultErrorMessage(res) : "";

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <regex.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -372,6 +373,33 @@ static inline void fh_assert_pool_recovers(pgetl_pool *pool) {
             break;
     }
     assert_pgetl_ok(rc, &err);
+}
+
+static inline bool fh_matches(const char *text, const char *pattern) {
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        fail_msg("bad pattern %s", pattern);
+    bool m = regexec(&re, text, 0, NULL, 0) == 0;
+    regfree(&re);
+    return m;
+}
+
+/*
+ * What every connection-loss error (cut, kill, halt, stall) must hold: the
+ * path's own context at most once, the server's SQLSTATE when its words came
+ * through, and no CONTEXT (after a kill it names the line the kill
+ * interrupted, which did nothing wrong).
+ */
+static inline void fh_assert_loss_message(fh_path p, const pgetl_error *err) {
+    const char *m = err->message;
+    const char *table = "COPY \"public\".\"fault_t\"";
+    const char *first = strstr(m, table);
+    if (first && strstr(first + 1, table))
+        fail_msg("the table is named twice: %s", m);
+    /* query->Arrow's stream error is text only: its SQLSTATE rides in the message. */
+    if (p != FH_QUERY_ARROW && strstr(m, "terminating connection due to administrator command"))
+        assert_string_equal(err->sqlstate, "57P01");
+    assert_string_equal(err->context, "");
 }
 
 /* Logs one row of the results table (picked up for docs/RELIABILITY.md). */

@@ -288,6 +288,8 @@ static void run_case(const fault_case *fc) {
         assert_int_equal(rc, PGETL_ECONNLOST);
         if (!strstr(err.message, fc->phase_text) || !strstr(err.message, fc->cause_text))
             fail_msg("want \"%s\" and \"%s\" in: %s", fc->phase_text, fc->cause_text, err.message);
+        if (!fc->event) /* mid-COPY: a data-path loss like any other */
+            fh_assert_loss_message(FH_LOAD_JOBS2, &err);
     }
     if (fc->want == NO_ROWS) {
         assert_int_equal(fh_rows(pg), 0);

@@ -91,6 +91,7 @@ static void run_fault(fh_path path, fault_kind kind) {
         assert_true(said_kill || said_closed);
     else
         assert_true(said_closed);
+    fh_assert_loss_message(path, &err);
 
     if (fh_path_writes(path))
         assert_int_equal(fh_rows(pg), 0);

@@ -124,6 +124,7 @@ static void run_halt(fh_path path) {
     assert_true(strstr(err.message, "server closed the connection unexpectedly") ||
                 strstr(err.message, "terminating connection because of") ||
                 strstr(err.message, "connection to the server lost"));
+    fh_assert_loss_message(path, &err);
 
     assert_int_equal(testdb("resume", NULL), 0);
     pg = direct();
