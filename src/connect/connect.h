@@ -74,6 +74,13 @@ void pgetl__conn_mark_abandoned(const PGconn *pg);
 double pgetl__conn_io_timeout(const PGconn *pg);
 
 /*
+ * A Unix-socket connection's backend CPU time (clock ticks) when the
+ * watchdog observes it, else 0: the non-blocking API counts a change as
+ * movement, as the watchdog does.
+ */
+unsigned long long pgetl__conn_backend_cpu(const PGconn *pg);
+
+/*
  * A bounded PQcancel (cancel.c): runs the request on a short-lived thread
  * and waits at most pgetl__conn_cancel_bound(pg); a request still running
  * then is abandoned safely (it frees its own resources whenever it ends).

@@ -397,6 +397,22 @@ void pgetl__conn_mark_abandoned(const PGconn *pg) {
     pthread_mutex_unlock(&mu);
 }
 
+unsigned long long pgetl__conn_backend_cpu(const PGconn *pg) {
+    int pid = 0;
+    pthread_mutex_lock(&mu);
+    for (watch *w = head; w; w = w->next) {
+        if (w->pg == pg) {
+            pid = w->is_unix ? w->backend_pid : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    unsigned long long cpu = 0;
+    if (pid > 0)
+        (void)proc_stat(pid, NULL, &cpu);
+    return cpu;
+}
+
 double pgetl__conn_io_timeout(const PGconn *pg) {
     double s = 0;
     pthread_mutex_lock(&mu);

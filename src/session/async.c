@@ -37,11 +37,17 @@ void pgetl__async_clock_init(pgetl__async_clock *c, PGconn *pg) {
     c->quiet_since_ns = pgetl__now_ns();
     c->waiting = true;
     c->pending = true; /* the statement was just queued */
+    c->cpu = c->limit_ns ? pgetl__conn_backend_cpu(pg) : 0;
 }
 
-bool pgetl__async_moved(const pgetl__async_clock *c, PGconn *pg) {
+bool pgetl__async_moved(pgetl__async_clock *c, PGconn *pg) {
     if (c->limit_ns == 0)
         return true;
+    unsigned long long cpu = pgetl__conn_backend_cpu(pg);
+    if (cpu != c->cpu) {
+        c->cpu = cpu;
+        return true;
+    }
     /* Readable: data or a close arrived since the last poll consumed input.
      * Writable after a flush that could not finish: the kernel took more. */
     struct pollfd p = {.fd = PQsocket(pg), .events = (short)(POLLIN | (c->pending ? POLLOUT : 0))};

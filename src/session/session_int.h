@@ -47,12 +47,16 @@ typedef struct pgetl__async_clock {
     int64_t quiet_since_ns; /* the wait began or bytes last moved                */
     bool waiting;           /* the last poll left the operation waiting on it    */
     bool pending;           /* libpq still held output after the last poll       */
+    unsigned long long cpu; /* Unix socket: the backend's CPU time at the last poll */
 } pgetl__async_clock;
 
 void pgetl__async_clock_init(pgetl__async_clock *c, PGconn *pg);
 
-/* Whether bytes moved since the last poll; call before pumping. */
-bool pgetl__async_moved(const pgetl__async_clock *c, PGconn *pg);
+/*
+ * Whether bytes moved since the last poll (or, on a Unix socket, the
+ * backend used CPU, as the watchdog counts it); call before pumping.
+ */
+bool pgetl__async_moved(pgetl__async_clock *c, PGconn *pg);
 
 /*
  * After a poll's I/O: records whether bytes moved and whether the operation

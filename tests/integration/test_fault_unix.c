@@ -206,6 +206,11 @@ static void unix_spares_moving(void **s) {
     assert_pgetl_ok(pgetl_execute(e.conn, "SELECT 1", 0, NULL, NULL, &err), &err);
     usleep(1200000); /* idle inside the caller's transaction */
     assert_pgetl_ok(pgetl_rollback(e.conn, &err), &err);
+    /* The backend's CPU time counts as movement: computing is not a stall. */
+    assert_pgetl_ok(pgetl_execute(e.conn, "SELECT count(*) FROM generate_series(1, 6000000)", 0,
+                                  NULL, NULL, &err),
+                    &err);
+    assert_pgetl_ok(pgetl_rollback(e.conn, &err), &err);
     /* Many MB out of the server, and a big result in one blocking call. */
     struct ArrowArrayStream st;
     assert_pgetl_ok(pgetl_query_arrow(e.conn,
