@@ -1,7 +1,9 @@
 /*
- * jobs > 1: one reader (the calling thread) cuts batches at row boundaries
- * and deals them round-robin to N worker threads, each owning one
- * connection and its transaction. Splitting a CSV file by byte ranges
+ * The send pipeline: one reader (the calling thread) cuts batches at row
+ * boundaries and deals them round-robin to N worker threads, each owning
+ * one connection and its transaction. With jobs 1 it is still used, with
+ * one worker, so reading, scanning and converting the next batch overlap
+ * the server's ingest of the current one. Splitting a CSV file by byte ranges
  * instead cannot know whether an offset lands inside a quoted field, so the
  * reader stays single; with 2 cores the server's ingest, not the scan, is
  * the bottleneck anyway.
