@@ -112,7 +112,13 @@ typedef struct pgetl_load_options {
     int jobs;                     /* parallel connections; default 1 (see atomicity)      */
     int64_t max_errors;           /* 0 (default): first bad row fails the load; N > 0:
                                      bad rows are isolated and rejected, the load commits
-                                     if at most N were rejected, else PGETL_EREJECTS      */
+                                     if at most N were rejected, else PGETL_EREJECTS.
+                                     With conversion, rows pgetl cannot convert exactly
+                                     (or with NULL for a NOT NULL column) are sent as the
+                                     input has them, after the rest of their batch, so
+                                     the server decides each: same values stored, only
+                                     their position in the table's physical order moves.
+                                     Rejects are written in input order                   */
     const char *reject_path;      /* rejected rows verbatim (original bytes); their
                                      file, line, SQLSTATE and message go to
                                      "<reject_path>.log". Both are created (truncated)

@@ -331,9 +331,8 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
         pgetl_ident_quote(info->columns[colidx[i]].name, q, sizeof q);
         ok = pgetl__buf_printf(&sql, "%s%s", i ? ", " : "", q) == PGETL_OK;
     }
-    ok = ok &&
-         pgetl__buf_printf(&sql, ") FROM STDIN (FORMAT %s%s)", format_word(c->format),
-                           opts->freeze ? ", FREEZE" : "") == PGETL_OK;
+    ok = ok && pgetl__buf_printf(&sql, ") FROM STDIN (FORMAT %s%s)", format_word(c->format),
+                                 opts->freeze ? ", FREEZE" : "") == PGETL_OK;
     c->sql = sql.data;
     if (c->isolate) {
         c->row_cap = c->batch_rows < 1024 ? c->batch_rows : 1024;
@@ -449,6 +448,14 @@ pgetl_code pgetl__copy_row_end(pgetl_copy *c, pgetl_error *err) {
     if (!c->isolate && c->buf.len >= c->chunk_bytes)
         return flush(c, false, err);
     return PGETL_OK;
+}
+
+void pgetl__copy_set_iso_gap(pgetl_copy *c, int64_t gap_avg) {
+    c->iso_gap_avg = gap_avg > 0 ? gap_avg : 0;
+}
+
+int64_t pgetl__copy_iso_gap(const pgetl_copy *c) {
+    return c->iso_gap_avg;
 }
 
 void pgetl__copy_set_source_batch(pgetl_copy *c, int64_t batch_index) {

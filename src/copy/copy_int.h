@@ -46,6 +46,16 @@ pgetl_code pgetl__copy_row_end(pgetl_copy *copy, pgetl_error *err);
  */
 void pgetl__copy_set_source_batch(pgetl_copy *copy, int64_t batch_index);
 
+/*
+ * Bad-row isolation's estimate of rows between rejects (0: none seen yet),
+ * so a caller that opens one session per batch can carry what earlier
+ * batches showed into the next instead of starting each with the first,
+ * widest window. Set before the first row; read before end (which frees
+ * the session), after the batch ran.
+ */
+void pgetl__copy_set_iso_gap(pgetl_copy *copy, int64_t gap_avg);
+int64_t pgetl__copy_iso_gap(const pgetl_copy *copy);
+
 /* The session's table info (for encoders that need column types). */
 const pgetl_table_info *pgetl__copy_table(const pgetl_copy *copy);
 

@@ -20,6 +20,7 @@ pgetl_code pgetl__batch_init(pgetl_load_batch *b, int64_t cap_rows, pgetl_error 
     pgetl__buf_init(&b->data);
     pgetl__buf_init(&b->scratch);
     pgetl__buf_init(&b->bin);
+    pgetl__buf_init(&b->held);
     b->cap = cap_rows;
     b->row_end = pgetl__malloc(sizeof(size_t) * (size_t)cap_rows);
     b->row_line = pgetl__malloc(sizeof(int64_t) * (size_t)cap_rows);
@@ -39,8 +40,13 @@ void pgetl__batch_free(pgetl_load_batch *b) {
     pgetl__buf_reset(&b->data);
     pgetl__buf_reset(&b->scratch);
     pgetl__buf_reset(&b->bin);
+    pgetl__buf_reset(&b->held);
     pgetl__free(b->bin_end);
     b->bin_end = NULL;
+    pgetl__free(b->suspect);
+    b->suspect = NULL;
+    pgetl__free(b->send_map);
+    b->send_map = NULL;
     pgetl__free(b->row_end);
     pgetl__free(b->row_line);
     pgetl__free(b->fields);
@@ -275,39 +281,108 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
 
 /* ---- sending ------------------------------------------------------------- */
 
-typedef struct send_state {
-    pgetl_load_ctx *ctx;
-    pgetl_load_batch *b;
-    pgetl_error err; /* a failure inside the reject callback */
-    bool failed;
-} send_state;
-
 static void row_span(const pgetl_load_batch *b, int64_t i, size_t *off, size_t *len) {
     size_t s = i ? b->row_end[i - 1] : 0;
     *off = s;
     *len = b->row_end[i] - s;
 }
 
+/* Which rows of a batch one COPY carries, and how. */
+typedef struct send_plan {
+    const int64_t *map; /* the batch rows, in order; NULL: rows 0 .. n-1 */
+    int64_t n;
+    bool binary; /* b->bin's tuples, else the input's bytes (raw) or text re-encoding */
+    bool raw;
+} send_plan;
+
+static int64_t plan_row(const send_plan *p, int64_t k) {
+    return p->map ? p->map[k] : k;
+}
+
+typedef struct send_state {
+    pgetl_load_ctx *ctx;
+    pgetl_load_batch *b;
+    const send_plan *plan;
+    /*
+     * hold: rejects wait in b->held instead of going to the reject file, so
+     * a batch sent as two COPYs (binary rows, then suspects) still writes
+     * its rejects in input order; the second COPY merges them in.
+     */
+    bool hold;
+    int64_t nheld;
+    size_t held_at;  /* next held entry to write */
+    pgetl_error err; /* a failure inside the reject callback */
+    bool failed;
+} send_state;
+
+/* A held reject in b->held: its batch row, SQLSTATE, message length, then the message. */
+typedef struct held_reject {
+    int64_t row;
+    char sqlstate[6];
+    uint32_t msg_len;
+} held_reject;
+
+static pgetl_code add_reject(send_state *s, int64_t i, const char *sqlstate, const char *message) {
+    size_t off, len;
+    row_span(s->b, i, &off, &len);
+    /* The original bytes, not the re-encoded ones: the reject file is the input's. */
+    return pgetl__rejects_add(s->ctx->rejects, s->b->file->path, s->b->row_line[i], sqlstate,
+                              message, s->b->data.data + off, len, &s->err);
+}
+
+/* Writes the held rejects of rows before `row` (all of them: INT64_MAX). */
+static pgetl_code write_held(send_state *s, int64_t row) {
+    pgetl_buf *h = &s->b->held;
+    while (s->held_at < h->len) {
+        held_reject hr;
+        memcpy(&hr, h->data + s->held_at, sizeof hr);
+        if (hr.row >= row)
+            break;
+        const char *msg = h->data + s->held_at + sizeof hr;
+        char text[sizeof s->err.message];
+        size_t n = hr.msg_len < sizeof text - 1 ? hr.msg_len : sizeof text - 1;
+        memcpy(text, msg, n);
+        text[n] = '\0';
+        s->held_at += sizeof hr + hr.msg_len;
+        s->nheld--;
+        if (add_reject(s, hr.row, hr.sqlstate, text) != PGETL_OK)
+            return s->err.code;
+    }
+    return PGETL_OK;
+}
+
+static pgetl_code hold_reject(send_state *s, int64_t i, const pgetl_reject *rj) {
+    held_reject hr = {.row = i};
+    memcpy(hr.sqlstate, rj->sqlstate, sizeof hr.sqlstate);
+    size_t n = rj->message ? strlen(rj->message) : 0;
+    hr.msg_len = (uint32_t)n;
+    if (pgetl__buf_append(&s->b->held, &hr, sizeof hr) != PGETL_OK ||
+        pgetl__buf_append(&s->b->held, rj->message ? rj->message : "", n) != PGETL_OK)
+        return pgetl__error_oom(&s->err, "held rejects");
+    s->nheld++;
+    return PGETL_OK;
+}
+
 static int on_reject(void *user, const pgetl_reject *rj) {
     send_state *s = user;
-    int64_t i = rj->batch_row;
-    if (i < 0 || i >= s->b->nrows)
-        i = rj->row_index;
-    if (i < 0 || i >= s->b->nrows) {
+    int64_t k = rj->batch_row;
+    if (k < 0 || k >= s->plan->n)
+        k = rj->row_index;
+    if (k < 0 || k >= s->plan->n) {
         pgetl_error_set(&s->err, PGETL_ESTATE, "reject for unknown row %lld",
                         (long long)rj->row_index);
         s->failed = true;
         return 1;
     }
-    size_t off, len;
-    row_span(s->b, i, &off, &len);
-    /* The original bytes, not the re-encoded ones: the reject file is the input's. */
-    if (pgetl__rejects_add(s->ctx->rejects, s->b->file->path, s->b->row_line[i], rj->sqlstate,
-                           rj->message, s->b->data.data + off, len, &s->err) != PGETL_OK) {
+    int64_t i = plan_row(s->plan, k);
+    pgetl_code rc = s->hold ? hold_reject(s, i, rj) : write_held(s, i);
+    if (rc == PGETL_OK && !s->hold)
+        rc = add_reject(s, i, rj->sqlstate, rj->message);
+    if (rc != PGETL_OK) {
         s->failed = true;
         return 1;
     }
-    return pgetl__rejects_count(s->ctx->rejects) > s->ctx->max_errors ? 1 : 0;
+    return pgetl__rejects_count(s->ctx->rejects) + s->nheld > s->ctx->max_errors ? 1 : 0;
 }
 
 /* Appends one value in COPY text format: NULL is \N, and \ TAB LF CR are escaped. */
@@ -331,9 +406,9 @@ static void encode_text_field(pgetl_buf *out, const char *p, size_t n, bool null
 }
 
 static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batch *b, int64_t i,
-                          bool raw, pgetl_error *err) {
+                          bool binary, bool raw, pgetl_error *err) {
     size_t off, len;
-    if (b->binary) {
+    if (binary) {
         size_t s = i ? b->bin_end[i - 1] : 0;
         pgetl_buf *out = pgetl__copy_row_begin(copy, b->bin_end[i] - s, err);
         if (!out)
@@ -429,25 +504,97 @@ static int64_t inquote_count(const pgetl_csv_dialect *d, const char *p, size_t n
  * The row holding the server's "line N" of this COPY, -1 when none. Only
  * called after an error, so walking the batch's rows again costs nothing.
  */
-static int64_t row_of_line(const pgetl_load_ctx *ctx, const pgetl_load_batch *b, bool raw_csv,
+static int64_t row_of_line(const pgetl_load_ctx *ctx, const pgetl_load_batch *b, const send_plan *p,
                            int64_t line) {
     if (line < 1)
         return -1;
-    if (!raw_csv)
-        return line <= b->nrows ? line - 1 : -1;
-    size_t end0 = b->row_end[0];
-    bool crlf = end0 >= 2 && b->data.data[end0 - 2] == '\r';
-    int64_t at = 1; /* COPY line where row i starts */
-    for (int64_t i = 0; i < b->nrows; i++) {
-        size_t off = i ? b->row_end[i - 1] : 0;
-        size_t len = b->row_end[i] - off;
-        char ch = (i == 0 || crlf) ? '\r' : '\n';
+    if (p->binary || !p->raw || ctx->dialect.text)
+        return line <= p->n ? plan_row(p, line - 1) : -1;
+    bool crlf = false;
+    int64_t at = 1; /* COPY line where the k-th row sent starts */
+    for (int64_t k = 0; k < p->n; k++) {
+        size_t off, len;
+        row_span(b, plan_row(p, k), &off, &len);
+        if (k == 0)
+            crlf = len >= 2 && b->data.data[off + len - 2] == '\r';
+        char ch = (k == 0 || crlf) ? '\r' : '\n';
         int64_t next = at + 1 + inquote_count(&ctx->dialect, b->data.data + off, len, ch);
         if (line < next)
-            return i;
+            return plan_row(p, k);
         at = next;
     }
     return -1;
+}
+
+/*
+ * One COPY of the rows `p` names. With isolation (max_rejects >= 0) the
+ * writer's estimate of rows between rejects comes from and goes back to
+ * *gap, so each batch starts with the window earlier ones taught.
+ */
+static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p,
+                            int64_t max_rejects, int64_t *gap, pgetl_copy_stats *cs,
+                            pgetl_error *err) {
+    pgetl_load_ctx *ctx = st->ctx;
+    pgetl_load_batch *b = st->b;
+    memset(cs, 0, sizeof *cs);
+    st->plan = p;
+    pgetl_copy_options co;
+    pgetl_copy_options_init(&co);
+    co.format = p->binary ? PGETL_COPY_BINARY : p->raw ? ctx->copy_format : PGETL_COPY_TEXT;
+    co.batch_rows = p->n;
+    co.max_rejects = max_rejects;
+    co.on_reject = on_reject;
+    co.reject_user = st;
+    co.freeze = ctx->freeze && max_rejects < 0;
+    pgetl_copy *copy = NULL;
+    pgetl_code rc = pgetl__copy_begin_resolved(conn, ctx->info, b->file->colidx, b->file->ncols,
+                                               &co, &copy, err);
+    if (rc != PGETL_OK)
+        return rc;
+    pgetl__copy_set_source_batch(copy, b->index);
+    if (max_rejects >= 0) {
+        pthread_mutex_lock(&ctx->mu);
+        pgetl__copy_set_iso_gap(copy, *gap);
+        pthread_mutex_unlock(&ctx->mu);
+    }
+    for (int64_t k = 0; k < p->n && rc == PGETL_OK; k++)
+        rc = put_row(ctx, copy, b, plan_row(p, k), p->binary, p->raw, err);
+    if (max_rejects >= 0 && pgetl__copy_iso_gap(copy) > 0) {
+        pthread_mutex_lock(&ctx->mu);
+        *gap = pgetl__copy_iso_gap(copy);
+        pthread_mutex_unlock(&ctx->mu);
+    }
+    pgetl_error e2;
+    pgetl_code rc2;
+    if (rc != PGETL_OK && rc != PGETL_ESERVER && rc != PGETL_ECONNLOST && rc != PGETL_EABORTED &&
+        rc != PGETL_EREJECTS) {
+        /* Our own failure (bad quoting in a re-encoded row, memory): abandon the COPY. */
+        pgetl_copy_abort(copy, "pgetl: load failed");
+        rc2 = rc;
+        pgetl__error_copy(&e2, err);
+    } else {
+        rc2 = pgetl_copy_end(copy, cs, &e2);
+    }
+    if (st->failed)
+        return pgetl__error_copy(err, &st->err);
+    if (max_rejects >= 0 && pgetl__rejects_count(ctx->rejects) + st->nheld > ctx->max_errors)
+        return pgetl_error_set(err, PGETL_EREJECTS,
+                               "more than %lld rows rejected (max_errors); see the reject log",
+                               (long long)ctx->max_errors);
+    if (rc2 == PGETL_OK && rc == PGETL_OK)
+        return PGETL_OK;
+    if (rc2 == PGETL_OK) /* cannot happen: a failed row put leaves the session failed */
+        return rc;
+    pgetl__error_copy(err, &e2);
+    if (rc == rc2 && strstr(err->message, b->file->path))
+        return rc2; /* already names the file and line */
+    int64_t row = row_of_line(ctx, b, p, error_row(&e2));
+    if (row >= 0)
+        pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[row]);
+    else
+        pgetl_error_prefix(err, "%s (rows from line %lld): ", b->file->path,
+                           (long long)b->row_line[plan_row(p, 0)]);
+    return rc2;
 }
 
 pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
@@ -461,61 +608,51 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
      * bad row can never be mistaken for its neighbour.
      */
     bool raw = ctx->raw && !(max_rejects >= 0 && b->multiline && !ctx->dialect.text);
-    send_state st = {.ctx = ctx, .b = b, .failed = false};
-    pgetl_copy_options co;
-    pgetl_copy_options_init(&co);
-    co.format = b->binary ? PGETL_COPY_BINARY : raw ? ctx->copy_format : PGETL_COPY_TEXT;
-    co.batch_rows = b->nrows;
-    co.max_rejects = max_rejects;
-    co.on_reject = on_reject;
-    co.reject_user = &st;
-    co.freeze = ctx->freeze && max_rejects < 0;
-    pgetl_copy *copy = NULL;
-    pgetl_code rc = pgetl__copy_begin_resolved(conn, ctx->info, b->file->colidx, b->file->ncols,
-                                               &co, &copy, err);
-    if (rc != PGETL_OK)
-        return rc;
-    pgetl__copy_set_source_batch(copy, b->index);
-    for (int64_t i = 0; i < b->nrows && rc == PGETL_OK; i++)
-        rc = put_row(ctx, copy, b, i, raw, err);
     pgetl_copy_stats cs;
-    memset(&cs, 0, sizeof cs);
-    pgetl_error e2;
-    pgetl_code rc2;
-    if (rc != PGETL_OK && rc != PGETL_ESERVER && rc != PGETL_ECONNLOST && rc != PGETL_EABORTED &&
-        rc != PGETL_EREJECTS) {
-        /* Our own failure (bad quoting in a re-encoded row, memory): abandon the COPY. */
-        pgetl_copy_abort(copy, "pgetl: load failed");
-        rc2 = rc;
-        pgetl__error_copy(&e2, err);
-    } else {
-        rc2 = pgetl_copy_end(copy, &cs, &e2);
-    }
-    if (st.failed)
-        return pgetl__error_copy(err, &st.err);
-    if (max_rejects >= 0 && pgetl__rejects_count(ctx->rejects) > ctx->max_errors)
-        return pgetl_error_set(err, PGETL_EREJECTS,
-                               "more than %lld rows rejected (max_errors); see the reject log",
-                               (long long)ctx->max_errors);
-    if (rc2 == PGETL_OK && rc == PGETL_OK) {
+    pgetl_code rc;
+    send_state st = {.ctx = ctx, .b = b};
+    if (!b->binary || b->nsuspect == 0) {
+        send_plan all = {NULL, b->nrows, b->binary, raw};
+        rc = send_rows(&st, conn, &all, max_rejects, &ctx->iso_gap, &cs, err);
         *loaded_out = cs.rows_loaded;
-        if (b->binary) {
-            pthread_mutex_lock(&ctx->mu);
-            ctx->batches_binary++;
-            pthread_mutex_unlock(&ctx->mu);
+    } else {
+        /*
+         * The converted rows go binary, then the suspects as the input had
+         * them, so the server decides each of those itself (they load after
+         * the rest of their batch). They are mostly bad rows, so their COPY
+         * starts with the smallest window rather than the batch's estimate.
+         */
+        if (!b->send_map && !(b->send_map = pgetl__malloc(sizeof(int64_t) * (size_t)b->cap)))
+            return pgetl__error_oom(err, "load batch");
+        int64_t n = 0;
+        for (int64_t r = 0, k = 0; r < b->nrows; r++) {
+            if (k < b->nsuspect && b->suspect[k] == r)
+                k++;
+            else
+                b->send_map[n++] = r;
         }
-        return PGETL_OK;
+        pgetl__buf_clear(&b->held);
+        send_plan good = {b->send_map, n, true, raw};
+        st.hold = max_rejects >= 0;
+        rc = send_rows(&st, conn, &good, max_rejects, &ctx->iso_gap, &cs, err);
+        *loaded_out = cs.rows_loaded;
+        st.hold = false;
+        if (rc == PGETL_OK) {
+            send_plan suspects = {b->suspect, b->nsuspect, false, raw};
+            int64_t gap = 1;
+            rc = send_rows(&st, conn, &suspects, max_rejects - cs.rows_rejected, &gap, &cs, err);
+            *loaded_out += cs.rows_loaded;
+        }
+        /* Held rejects after the last suspect, or all of them when the COPY failed. */
+        if (write_held(&st, INT64_MAX) != PGETL_OK && rc == PGETL_OK)
+            rc = pgetl__error_copy(err, &st.err);
     }
-    if (rc2 == PGETL_OK) /* cannot happen: a failed row put leaves the session failed */
-        return rc;
-    pgetl__error_copy(err, &e2);
-    if (rc == rc2 && strstr(err->message, b->file->path))
-        return rc2; /* already names the file and line */
-    int64_t row = row_of_line(ctx, b, raw && !b->binary && !ctx->dialect.text, error_row(&e2));
-    if (row >= 0)
-        pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[row]);
-    else
-        pgetl_error_prefix(err, "%s (rows from line %lld): ", b->file->path,
-                           (long long)b->row_line[0]);
-    return rc2;
+    if (rc != PGETL_OK)
+        *loaded_out = 0;
+    if (rc == PGETL_OK && b->binary) {
+        pthread_mutex_lock(&ctx->mu);
+        ctx->batches_binary++;
+        pthread_mutex_unlock(&ctx->mu);
+    }
+    return rc;
 }

@@ -6,8 +6,11 @@
  * not valid UTF-8 or holds NUL, or anything the CSV reader would treat
  * specially (a carriage return outside quotes, line ends that differ from
  * the batch's first row, which COPY would refuse) goes to the server as CSV
- * instead, unchanged, in its own COPY in the same transaction. The
- * differential tests load the same files both ways and compare.
+ * instead, unchanged, in its own COPY in the same transaction. With
+ * max_errors, where bad rows are expected, only the rows concerned (the
+ * "suspects", at most a sixteenth of the batch) go as CSV, in a COPY after
+ * the batch's binary one. The differential tests load the same files both
+ * ways and compare.
  *
  * Conversion runs on the reader thread while a sender thread ships the
  * previous batch (load.c uses the worker pipeline with one connection), so
@@ -123,16 +126,72 @@ static bool crlf_end(const char *row, size_t len) {
     return len >= 2 && row[len - 1] == '\n' && row[len - 2] == '\r';
 }
 
+/* Outcome of converting one row. */
+enum { ROW_OK, ROW_SUSPECT, ROW_OOM };
+
+/* Appends row's binary tuple to b->bin, or says why it cannot be converted exactly. */
+static int convert_row(const pgetl_load_ctx *ctx, pgetl_load_batch *b, const char *row, size_t len,
+                       bool crlf0, bool notnull_suspect) {
+    const pgetl_load_file *f = b->file;
+    if (crlf_end(row, len) != crlf0)
+        return ROW_SUSPECT;
+    if (ctx->dialect.text) {
+        /* COPY text refuses a literal CR; leave any row holding one to the server. */
+        size_t body = len - (crlf0 ? 2 : 1);
+        if (memchr(row, '\r', body))
+            return ROW_SUSPECT;
+    }
+    int nf;
+    pgetl_error e;
+    if (pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, row, len, &b->scratch,
+                         b->fields, b->nfields_cap, &nf, &e) != PGETL_OK ||
+        nf != f->ncols || nf > b->nfields_cap)
+        return ROW_SUSPECT;
+    /* Tuple: field count, then per field a length (-1: NULL) and the bytes. */
+    if (pgetl__buf_reserve(&b->bin, 2 + (size_t)nf * (4 + PGETL_CONV_MAX) + b->scratch.len) !=
+        PGETL_OK)
+        return ROW_OOM;
+    pgetl__buf_be16_unchecked(&b->bin, (uint16_t)nf);
+    for (int k = 0; k < nf; k++) {
+        const pgetl_csv_field *fd = &b->fields[k];
+        if (fd->null) {
+            if (notnull_suspect && ctx->info->columns[f->colidx[k]].not_null)
+                return ROW_SUSPECT;
+            pgetl__buf_be32_unchecked(&b->bin, UINT32_MAX);
+            continue;
+        }
+        const char *p = b->scratch.data + fd->off;
+        if (!ctx->dialect.text && !fd->quoted && memchr(p, '\r', fd->len))
+            return ROW_SUSPECT;
+        if (f->conv[k]) {
+            unsigned char tmp[PGETL_CONV_MAX];
+            int w = f->conv[k](p, fd->len, tmp);
+            if (w < 0)
+                return ROW_SUSPECT;
+            pgetl__buf_be32_unchecked(&b->bin, (uint32_t)w);
+            pgetl__buf_append_unchecked(&b->bin, tmp, (size_t)w);
+        } else {
+            if (!utf8_ok((const unsigned char *)p, fd->len))
+                return ROW_SUSPECT;
+            pgetl__buf_be32_unchecked(&b->bin, (uint32_t)fd->len);
+            pgetl__buf_append_unchecked(&b->bin, p, fd->len);
+        }
+    }
+    return ROW_OK;
+}
+
 pgetl_code pgetl__convert_batch(const pgetl_load_ctx *ctx, pgetl_load_batch *b, pgetl_error *err) {
     b->binary = false;
+    b->nsuspect = 0;
     const pgetl_load_file *f = b->file;
     if (!f->convert || b->nrows == 0)
         return PGETL_OK;
-    if (!b->bin_end) {
+    if (!b->bin_end)
         b->bin_end = pgetl__malloc(sizeof(size_t) * (size_t)b->cap);
-        if (!b->bin_end)
-            return pgetl__error_oom(err, "convert");
-    }
+    if (!b->suspect)
+        b->suspect = pgetl__malloc(sizeof(int64_t) * (size_t)b->cap);
+    if (!b->bin_end || !b->suspect)
+        return pgetl__error_oom(err, "convert");
     if (b->nfields_cap < f->ncols) {
         pgetl_csv_field *fl = pgetl__realloc(b->fields, sizeof *fl * (size_t)f->ncols);
         if (!fl)
@@ -141,53 +200,23 @@ pgetl_code pgetl__convert_batch(const pgetl_load_ctx *ctx, pgetl_load_batch *b, 
         b->nfields_cap = f->ncols;
     }
     pgetl__buf_clear(&b->bin);
-    size_t first_end = b->row_end[0];
-    bool crlf0 = crlf_end(b->data.data, first_end);
+    bool split = ctx->max_errors > 0;
+    int64_t max_suspects = split ? b->nrows / PGETL_LOAD_SUSPECT_SHARE : 0;
+    bool crlf0 = crlf_end(b->data.data, b->row_end[0]);
     for (int64_t r = 0; r < b->nrows; r++) {
         size_t off = r ? b->row_end[r - 1] : 0;
-        size_t len = b->row_end[r] - off;
-        const char *row = b->data.data + off;
-        if (crlf_end(row, len) != crlf0)
-            return PGETL_OK;
-        if (ctx->dialect.text) {
-            /* COPY text refuses a literal CR; leave any row holding one to the server. */
-            size_t body = len - (crlf0 ? 2 : 1);
-            if (memchr(row, '\r', body))
-                return PGETL_OK;
-        }
-        int nf;
-        pgetl_error e;
-        if (pgetl__csv_split(&ctx->dialect, ctx->null_str, ctx->null_len, row, len, &b->scratch,
-                             b->fields, b->nfields_cap, &nf, &e) != PGETL_OK ||
-            nf != f->ncols || nf > b->nfields_cap)
-            return PGETL_OK;
-        /* Tuple: field count, then per field a length (-1: NULL) and the bytes. */
-        if (pgetl__buf_reserve(&b->bin, 2 + (size_t)nf * (4 + PGETL_CONV_MAX) + b->scratch.len) !=
-            PGETL_OK)
+        size_t start = b->bin.len;
+        switch (convert_row(ctx, b, b->data.data + off, b->row_end[r] - off, crlf0, split)) {
+        case ROW_OOM:
             return pgetl__error_oom(err, "convert");
-        pgetl__buf_be16_unchecked(&b->bin, (uint16_t)nf);
-        for (int k = 0; k < nf; k++) {
-            const pgetl_csv_field *fd = &b->fields[k];
-            if (fd->null) {
-                pgetl__buf_be32_unchecked(&b->bin, UINT32_MAX);
-                continue;
-            }
-            const char *p = b->scratch.data + fd->off;
-            if (!ctx->dialect.text && !fd->quoted && memchr(p, '\r', fd->len))
+        case ROW_SUSPECT:
+            if (b->nsuspect >= max_suspects) {
+                b->nsuspect = 0;
                 return PGETL_OK;
-            if (f->conv[k]) {
-                unsigned char tmp[PGETL_CONV_MAX];
-                int w = f->conv[k](p, fd->len, tmp);
-                if (w < 0)
-                    return PGETL_OK;
-                pgetl__buf_be32_unchecked(&b->bin, (uint32_t)w);
-                pgetl__buf_append_unchecked(&b->bin, tmp, (size_t)w);
-            } else {
-                if (!utf8_ok((const unsigned char *)p, fd->len))
-                    return PGETL_OK;
-                pgetl__buf_be32_unchecked(&b->bin, (uint32_t)fd->len);
-                pgetl__buf_append_unchecked(&b->bin, p, fd->len);
             }
+            b->suspect[b->nsuspect++] = r;
+            b->bin.len = start;
+            break;
         }
         b->bin_end[r] = b->bin.len;
     }

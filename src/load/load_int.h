@@ -168,6 +168,7 @@ typedef struct pgetl_load_ctx {
     int64_t rows_loaded;
     int64_t batches_sent;
     int64_t batches_binary;
+    int64_t iso_gap; /* isolation's rows-between-rejects estimate, carried across batches */
 } pgetl_load_ctx;
 
 /* A strict parser for one column (convert_int.h), or NULL for text columns. */
@@ -191,10 +192,19 @@ typedef struct pgetl_load_batch {
     int64_t nrows;
     int64_t cap;
     bool multiline; /* some row holds a line break inside quotes (CSV)        */
-    /* Binary COPY tuples for the rows, when convert.c could convert them all. */
+    /* Binary COPY tuples for the rows, when convert.c could convert them (all but suspects). */
     bool binary;
     pgetl_buf bin;
     size_t *bin_end; /* tuple i is bin[i ? bin_end[i-1] : 0, bin_end[i]) */
+    /*
+     * With max_errors: rows convert.c could not convert exactly, or that give
+     * NULL to a NOT NULL column. Their tuples are empty; batch.c sends them
+     * in their own COPY in the input's format after the binary rows.
+     */
+    int64_t *suspect;
+    int64_t nsuspect;
+    int64_t *send_map; /* batch.c: batch row of each row of the COPY being sent */
+    pgetl_buf held;    /* batch.c: rejects waiting to be written in input order */
     const pgetl_load_file *file;
     int64_t index;     /* 0-based among the whole load's batches */
     pgetl_buf scratch; /* re-encoding and splitting */
@@ -261,8 +271,12 @@ pgetl_code pgetl__convert_plan(const pgetl_load_ctx *ctx, pgetl_load_file *f,
  * Converts every row of b into binary tuples (b->bin). Sets b->binary when
  * all rows converted; any value outside the strict grammars (or any text
  * that is not valid UTF-8 without NUL) leaves b->binary false, and the
- * batch goes as CSV. PGETL_ENOMEM only.
+ * batch goes as CSV. With max_errors, where bad rows are expected, such
+ * rows (and NULLs for NOT NULL columns) become suspects instead, up to
+ * 1/PGETL_LOAD_SUSPECT_SHARE of the batch, and the rest still goes binary.
+ * PGETL_ENOMEM only.
  */
+#define PGETL_LOAD_SUSPECT_SHARE 16
 pgetl_code pgetl__convert_batch(const pgetl_load_ctx *ctx, pgetl_load_batch *b, pgetl_error *err);
 
 /* ---- workers.c: jobs > 1 -------------------------------------------------- */

@@ -229,6 +229,85 @@ static void reject_file_never_overwrites_an_input(void **state) {
     assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj"), 0);
 }
 
+/*
+ * With max_errors and conversion, a row pgetl cannot convert exactly (or
+ * that gives NULL to a NOT NULL column) no longer sends its whole batch as
+ * CSV: the other rows go binary and the "suspects" follow in their own
+ * COPY, where the server decides each. A good suspect ("+7", which int4in
+ * takes and pgetl's strict grammar does not) must load; the reject file
+ * must still list the rejects in input order, the CHECK violation found in
+ * the binary COPY merged between the suspects.
+ */
+static void suspects_load_after_binary_rows(void **state) {
+    (void)state;
+    harness_sql(lh_pg, "DROP TABLE IF EXISTS sp");
+    harness_sql(lh_pg, "CREATE TABLE sp (id int NOT NULL, qty int CHECK (qty >= 0), day date)");
+    static char csv[16384];
+    char want_rej[512] = "";
+    strcpy(csv, "id,qty,day\n");
+    for (int i = 1; i <= 200; i++) {
+        char row[64];
+        switch (i) {
+        case 7:
+            snprintf(row, sizeof row, "+7,7,2024-01-07\n");
+            break; /* good suspect */
+        case 20:
+            snprintf(row, sizeof row, "20,x,2024-01-20\n");
+            break; /* 22P02 */
+        case 30:
+            snprintf(row, sizeof row, ",30,2024-01-30\n");
+            break; /* 23502 */
+        case 40:
+            snprintf(row, sizeof row, "40,-1,2024-02-09\n");
+            break; /* 23514, binary */
+        case 50:
+            snprintf(row, sizeof row, "50,50,2023-02-30\n");
+            break; /* 22008 */
+        default:
+            snprintf(row, sizeof row, "%d,%d,2024-03-01\n", i, i);
+            break;
+        }
+        if (i == 20 || i == 30 || i == 40 || i == 50)
+            strcat(want_rej, row);
+        strcat(csv, row);
+    }
+    const char *p = lh_text("suspects.csv", csv);
+    pgetl_load_options o = lh_opts("sp");
+    o.max_errors = 10;
+    o.convert = PGETL_CONVERT_ALWAYS;
+    o.reject_path = reject_path("suspects.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    lh_check_stats(&st);
+    assert_int_equal(st.rows_rejected, 4);
+    assert_int_equal(st.rows_loaded, 196);
+    assert_int_equal(st.batches_binary, 1);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM sp"), 196);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT qty FROM sp WHERE id = 7"), 7);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM sp WHERE id IN (20, 30, 40, 50) "
+                                           "OR id IS NULL"),
+                     0);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM sp WHERE day = '2024-03-01'"),
+                     195);
+    size_t n;
+    char *rej = lh_read_file(o.reject_path, &n);
+    assert_non_null(rej);
+    assert_string_equal(rej, want_rej);
+    free(rej);
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s.log", o.reject_path);
+    char *log = lh_read_file(logp, &n);
+    assert_non_null(log);
+    const char *a = strstr(log, "suspects.csv:21: [22P02]");
+    const char *b = strstr(log, "suspects.csv:31: [23502]");
+    const char *c = strstr(log, "suspects.csv:41: [23514]");
+    const char *d = strstr(log, "suspects.csv:51: [22008]");
+    assert_true(a && b && c && d);
+    assert_true(a < b && b < c && c < d);
+    free(log);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rejects_written_verbatim),
@@ -238,6 +317,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(no_reject_path_counts_only),
         cmocka_unit_test(clean_load_leaves_no_reject_file),
         cmocka_unit_test(reject_file_never_overwrites_an_input),
+        cmocka_unit_test(suspects_load_after_binary_rows),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
