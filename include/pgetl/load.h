@@ -182,14 +182,20 @@ typedef struct pgetl_load_stats {
  *   round-robin to N connections, each in its own transaction. Nobody
  *   commits until every connection has finished its COPY without error;
  *   any failure rolls back all N. When the server has
- *   max_prepared_transactions >= N, each transaction is PREPAREd and then
- *   all are committed with COMMIT PREPARED, so the load is all-or-nothing
- *   even if the client dies during the commit phase (a prepared transaction
- *   left behind by a crash is named in the log). Otherwise the N COMMITs run
- *   back to back; a connection lost between them can leave a part committed,
- *   and the error then says so. truncate with jobs > 1 runs with one
- *   connection (a TRUNCATE lock would block the other connections); a WARN
- *   line says so.
+ *   max_prepared_transactions >= N, each transaction is PREPAREd (gid
+ *   "pgetl_load_<pid>_<start>_<i>") and then all are committed with COMMIT
+ *   PREPARED. Once all are prepared, the INFO line "load_prepared" names
+ *   every gid: the load is decided and must commit. A transaction whose own
+ *   connection is lost or stalls during PREPARE or COMMIT PREPARED is
+ *   rolled back or committed from another of the load's connections. Only
+ *   when none is left (the server went away) or the client dies between
+ *   the phases do prepared transactions stay behind, never a partial commit
+ *   that cannot be completed: the error (or the log) names each gid, and
+ *   docs/RELIABILITY.md ("Two-phase commit") says what to run. Otherwise
+ *   the N COMMITs run back to back; a connection lost between them can
+ *   leave a part committed, and the error then says so. truncate with
+ *   jobs > 1 runs with one connection (a TRUNCATE lock would block the
+ *   other connections); a WARN line says so.
  *
  * Stats: *stats_out (may be NULL) is filled on success and on failure.
  * rows_read = rows_loaded + rows_rejected after every load that reached the
