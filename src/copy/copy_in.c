@@ -450,6 +450,45 @@ pgetl_code pgetl__copy_row_end(pgetl_copy *c, pgetl_error *err) {
     return PGETL_OK;
 }
 
+pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *row_end,
+                                int64_t nrows, pgetl_error *err) {
+    if (c->failed)
+        return pgetl__error_copy(err, &c->error);
+    if (c->isolate || c->in_row || c->format == PGETL_COPY_BINARY)
+        return fail_msg(c, err, PGETL_ESTATE, "put_rows needs a streaming text or CSV session");
+    if (c->buf.len > 0 && flush(c, false, err) != PGETL_OK)
+        return err ? err->code : c->error.code;
+    size_t len = nrows > 0 ? row_end[nrows - 1] : 0;
+    int64_t first = c->rows;
+    if (c->format == PGETL_COPY_CSV) {
+        /* track_lines marks the row being added: c->rows is its index. */
+        for (int64_t i = 0; i < nrows; i++, c->rows++) {
+            size_t s = i ? row_end[i - 1] : 0;
+            pgetl__copy_track_lines(c, data + s, row_end[i] - s);
+        }
+        c->rows = first;
+    }
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < c->chunk_bytes ? len - off : c->chunk_bytes;
+        if (pgetl__copy_send(c, data + off, n, err) != PGETL_OK) {
+            pgetl__copy_fail(c, err);
+            return pgetl__error_copy(err, &c->error);
+        }
+        off += n;
+    }
+    c->rows += nrows;
+    c->source_row += nrows;
+    c->stats.rows_read += nrows;
+    c->batch_row += nrows;
+    if (c->batch_row >= c->batch_rows) {
+        pgetl_code rc = flush(c, true, err);
+        if (rc != PGETL_OK)
+            return rc;
+        next_batch(c);
+    }
+    return PGETL_OK;
+}
+
 void pgetl__copy_set_iso_gap(pgetl_copy *c, int64_t gap_avg) {
     c->iso_gap_avg = gap_avg > 0 ? gap_avg : 0;
 }

@@ -34,6 +34,16 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
                                       const int *colidx, int ncols, const pgetl_copy_options *opts,
                                       pgetl_copy **copy_out, pgetl_error *err);
 
+/*
+ * Sends nrows whole rows already in the session's text or CSV format
+ * (row i ends at data + row_end[i]) straight from the caller's memory:
+ * no copy into the chunk buffer, no per-row call. Streaming sessions only
+ * (no isolation); a row that is COPY's end-of-data marker must not be
+ * among them.
+ */
+pgetl_code pgetl__copy_put_rows(pgetl_copy *copy, const char *data, const size_t *row_end,
+                                int64_t nrows, pgetl_error *err);
+
 /* Returns the buffer to append one row to, with `reserve` bytes reserved. */
 pgetl_buf *pgetl__copy_row_begin(pgetl_copy *copy, size_t reserve, pgetl_error *err);
 

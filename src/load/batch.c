@@ -195,6 +195,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
                              pgetl_error *err) {
     b->nrows = 0;
     b->multiline = false;
+    b->has_eod = false;
     b->binary = false;
     b->file = src->file;
     pgetl__buf_clear(&b->data);
@@ -265,6 +266,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
             continue;
         }
         b->multiline |= src->line - line > 1;
+        b->has_eod |= len <= 4 && is_eod_marker(row, len);
         start += len;
         b->row_end[b->nrows] = start;
         b->row_line[b->nrows] = line;
@@ -557,8 +559,13 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
         pgetl__copy_set_iso_gap(copy, *gap);
         pthread_mutex_unlock(&ctx->mu);
     }
-    for (int64_t k = 0; k < p->n && rc == PGETL_OK; k++)
-        rc = put_row(ctx, copy, b, plan_row(p, k), p->binary, p->raw, err);
+    if (p->raw && !p->binary && !p->map && max_rejects < 0 && !b->has_eod) {
+        /* The batch is already what COPY wants: hand it over as it is. */
+        rc = pgetl__copy_put_rows(copy, b->data.data, b->row_end, b->nrows, err);
+    } else {
+        for (int64_t k = 0; k < p->n && rc == PGETL_OK; k++)
+            rc = put_row(ctx, copy, b, plan_row(p, k), p->binary, p->raw, err);
+    }
     if (max_rejects >= 0 && pgetl__copy_iso_gap(copy) > 0) {
         pthread_mutex_lock(&ctx->mu);
         *gap = pgetl__copy_iso_gap(copy);

@@ -192,6 +192,7 @@ typedef struct pgetl_load_batch {
     int64_t nrows;
     int64_t cap;
     bool multiline; /* some row holds a line break inside quotes (CSV)        */
+    bool has_eod;   /* some row is COPY's end-of-data marker \. (CSV)         */
     /* Binary COPY tuples for the rows, when convert.c could convert them (all but suspects). */
     bool binary;
     pgetl_buf bin;
