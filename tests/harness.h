@@ -180,6 +180,58 @@ static inline pgetl_conn *harness_connect(void) {
 }
 
 /*
+ * The fixture of tests that probe SQL through pgetl: an autocommit libpq
+ * connection (pq) for setup and checks behind pgetl's back, a schema of the
+ * binary's own (dropped and made afresh) holding canary(id) = {42}, which a
+ * statement escaping its quoting would disturb, and a pgetl connection under
+ * test (conn). Make it in a cmocka setup, free it in the teardown (which
+ * drops the schema).
+ */
+typedef struct harness_canary {
+    PGconn *pq;
+    pgetl_conn *conn;
+    char schema[64];
+} harness_canary;
+
+static inline harness_canary *harness_canary_fixture(const char *schema) {
+    harness_canary *f = calloc(1, sizeof *f);
+    if (!f)
+        fail_msg("out of memory");
+    snprintf(f->schema, sizeof f->schema, "%s", schema);
+    f->pq = harness_pq();
+    char sql[256];
+    harness_sql(f->pq, "SET client_min_messages = warning");
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    harness_sql(f->pq, sql);
+    snprintf(sql, sizeof sql, "CREATE SCHEMA %s", schema);
+    harness_sql(f->pq, sql);
+    snprintf(sql, sizeof sql, "CREATE TABLE %s.canary (id int)", schema);
+    harness_sql(f->pq, sql);
+    snprintf(sql, sizeof sql, "INSERT INTO %s.canary VALUES (42)", schema);
+    harness_sql(f->pq, sql);
+    f->conn = harness_connect();
+    return f;
+}
+
+static inline void harness_canary_free(harness_canary *f) {
+    if (!f)
+        return;
+    pgetl_conn_close(f->conn);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", f->schema);
+    harness_sql(f->pq, sql);
+    PQfinish(f->pq);
+    free(f);
+}
+
+/* The canary still holds exactly its one row. */
+static inline void harness_assert_canary(const harness_canary *f) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.canary WHERE id = 42", f->schema);
+    assert_int_equal(harness_scalar(f->pq, sql), 1);
+}
+
+/*
  * Log capture: every line pgetl logs at `level` and above is appended to a
  * static buffer, so a test can assert what was (and was not) logged.
  */

@@ -7,30 +7,15 @@
 #include "harness.h"
 #include "sql/sql.h"
 
-typedef struct fixture {
-    PGconn *pq;
-    pgetl_conn *conn;
-} fixture;
+typedef harness_canary fixture;
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    f->pq = harness_pq();
-    harness_sql(f->pq, "SET client_min_messages = warning");
-    harness_sql(f->pq, "DROP SCHEMA IF EXISTS tc CASCADE");
-    harness_sql(f->pq, "CREATE SCHEMA tc");
-    harness_sql(f->pq, "CREATE TABLE tc.canary (id int)");
-    harness_sql(f->pq, "INSERT INTO tc.canary VALUES (42)");
-    f->conn = harness_connect();
-    *state = f;
+    *state = harness_canary_fixture("tc");
     return 0;
 }
 
 static int teardown(void **state) {
-    fixture *f = *state;
-    pgetl_conn_close(f->conn);
-    harness_sql(f->pq, "DROP SCHEMA IF EXISTS tc CASCADE");
-    PQfinish(f->pq);
-    free(f);
+    harness_canary_free(*state);
     return 0;
 }
 
@@ -207,7 +192,7 @@ static void test_hostile_names(void **state) {
     }
     assert_int_equal(pgetl__catalog_table(f->conn, "tc.canary", NULL, &err), PGETL_EINVAL);
     assert_pgetl_ok(pgetl_rollback(f->conn, &err), &err);
-    assert_int_equal(harness_scalar(f->pq, "SELECT count(*) FROM tc.canary WHERE id = 42"), 1);
+    harness_assert_canary(f);
 }
 
 static void test_long_and_unicode_names(void **state) {

@@ -8,35 +8,16 @@
 #include <math.h>
 #include <pthread.h>
 
-typedef struct fixture {
-    PGconn *pq;       /* autocommit libpq connection for setup and checks */
-    pgetl_conn *conn; /* the connection under test */
-} fixture;
+typedef harness_canary fixture;
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    f->pq = harness_pq();
-    harness_sql(f->pq, "SET client_min_messages = warning");
-    harness_sql(f->pq, "DROP SCHEMA IF EXISTS tq CASCADE");
-    harness_sql(f->pq, "CREATE SCHEMA tq");
-    harness_sql(f->pq, "CREATE TABLE tq.canary (id int)");
-    harness_sql(f->pq, "INSERT INTO tq.canary VALUES (42)");
-    f->conn = harness_connect();
-    *state = f;
+    *state = harness_canary_fixture("tq");
     return 0;
 }
 
 static int teardown(void **state) {
-    fixture *f = *state;
-    pgetl_conn_close(f->conn);
-    harness_sql(f->pq, "DROP SCHEMA IF EXISTS tq CASCADE");
-    PQfinish(f->pq);
-    free(f);
+    harness_canary_free(*state);
     return 0;
-}
-
-static void assert_canary(fixture *f) {
-    assert_int_equal(harness_scalar(f->pq, "SELECT count(*) FROM tq.canary WHERE id = 42"), 1);
 }
 
 static void assert_contains(const char *haystack, const char *needle) {
@@ -81,7 +62,7 @@ static void test_execute_params_null_unicode_empty(void **state) {
     assert_int_equal(
         harness_scalar(f->pq, "SELECT count(*) FROM tq.t WHERE s = 'x''); DROP TABLE tq.canary; --'"),
         1);
-    assert_canary(f);
+    harness_assert_canary(f);
 
     assert_pgetl_ok(pgetl_execute(f->conn, "UPDATE tq.t SET s = 'u' WHERE id > $1", 1,
                                   (const char *[]){"1"}, &rows, &err),
@@ -144,7 +125,7 @@ static void test_execute_refuses_two_statements(void **state) {
     assert_string_equal(err.sqlstate, "42601");
     assert_contains(err.message, "cannot insert multiple commands into a prepared statement");
     assert_pgetl_ok(pgetl_rollback(f->conn, &err), &err);
-    assert_canary(f);
+    harness_assert_canary(f);
 }
 
 static void test_execute_error_fields(void **state) {
@@ -482,7 +463,7 @@ static void test_truncate_names(void **state) {
     assert_int_equal(
         harness_scalar(f->pq, "SELECT count(*) FROM tq.\"x\"\"; DROP TABLE tq.canary; --\""), 0);
     assert_int_equal(harness_scalar(f->pq, "SELECT count(*) FROM tq.\"sp ace;😀\""), 0);
-    assert_canary(f);
+    harness_assert_canary(f);
 
     /* Missing tables, three-part and over-long names. */
     assert_int_equal(pgetl_truncate_table(f->conn, "tq.nope", false, &err), PGETL_ESERVER);
@@ -497,7 +478,7 @@ static void test_truncate_names(void **state) {
         PGETL_EINVAL);
     assert_contains(err.message, "longer than 63 bytes");
     assert_int_equal(pgetl_truncate_table(f->conn, NULL, false, &err), PGETL_EINVAL);
-    assert_canary(f);
+    harness_assert_canary(f);
 }
 
 /* ---- table_exists ------------------------------------------------------------------- */
@@ -592,7 +573,7 @@ static void test_table_exists_hostile(void **state) {
     assert_int_equal(pgetl_table_exists(f->conn, "tq.\"\xff\xfe\"", &e, &err), PGETL_ESERVER);
     assert_string_equal(err.sqlstate, "22021");
     assert_pgetl_ok(pgetl_rollback(f->conn, &err), &err);
-    assert_canary(f);
+    harness_assert_canary(f);
 }
 
 /* ---- a connection that dies under us ----------------------------------------------------- */
@@ -617,7 +598,7 @@ static void test_connection_lost(void **state) {
     bool e;
     assert_int_equal(pgetl_table_exists(f->conn, "tq.canary", &e, &err), PGETL_ECONNLOST);
     assert_int_equal(pgetl_truncate_table(f->conn, "tq.canary", false, &err), PGETL_ECONNLOST);
-    assert_canary(f);
+    harness_assert_canary(f);
 }
 
 static void test_connection_lost_when_idle(void **state) {
