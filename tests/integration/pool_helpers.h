@@ -26,6 +26,24 @@ static inline double ph_now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A pool from cfg; fails the test if it cannot be made. */
+static inline pgetl_pool *ph_make_pool(const pgetl_config *cfg) {
+    pgetl_pool *pool = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_create(cfg, &pool, &err), &err);
+    return pool;
+}
+
+/* Acquires with the caller's file:line, as the pgetl_pool_acquire macro does. */
+static inline pgetl_conn *ph_get_at(pgetl_pool *pool, const char *file, int line) {
+    pgetl_conn *c = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_acquire_at(pool, file, line, &c, &err), &err);
+    assert_non_null(c);
+    return c;
+}
+#define ph_get(pool) ph_get_at((pool), __FILE__, __LINE__)
+
 /* A unique application_name for this test and process. */
 static inline const char *ph_app(const char *test, char *buf, size_t size) {
     snprintf(buf, size, "pt_%s_%d", test, (int)getpid());

@@ -11,23 +11,6 @@
 #include <math.h>
 #include <stdatomic.h>
 
-static pgetl_pool *make_pool(const pgetl_config *cfg) {
-    pgetl_pool *pool = NULL;
-    pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(cfg, &pool, &err), &err);
-    return pool;
-}
-
-/* Acquires with the caller's file:line, as the pgetl_pool_acquire macro does. */
-static pgetl_conn *get_at(pgetl_pool *pool, const char *file, int line) {
-    pgetl_conn *c = NULL;
-    pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_acquire_at(pool, file, line, &c, &err), &err);
-    assert_non_null(c);
-    return c;
-}
-#define get(pool) get_at((pool), __FILE__, __LINE__)
-
 static void opens_min_grows_to_max(void **state) {
     (void)state;
     char app[64];
@@ -35,7 +18,7 @@ static void opens_min_grows_to_max(void **state) {
     pgetl_config cfg = ph_config(app, 2, 4);
     cfg.acquire_timeout_s = 0.3;
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
 
     pgetl_pool_stats st;
     pgetl_pool_get_stats(pool, &st);
@@ -46,7 +29,7 @@ static void opens_min_grows_to_max(void **state) {
     pgetl_conn *c[4];
     int pids[4];
     for (int i = 0; i < 4; i++) {
-        c[i] = get(pool);
+        c[i] = ph_get(pool);
         pids[i] = (int)ph_conn_scalar(c[i], "SELECT pg_backend_pid()");
         for (int j = 0; j < i; j++)
             assert_int_not_equal(pids[i], pids[j]);
@@ -82,12 +65,12 @@ static void min_zero_opens_on_demand(void **state) {
     ph_app("min0", app, sizeof app);
     pgetl_config cfg = ph_config(app, 0, 2);
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     pgetl_pool_stats st;
     pgetl_pool_get_stats(pool, &st);
     assert_int_equal(st.opened, 0);
     assert_int_equal(ph_backends_on(pg, app), 0);
-    pgetl_conn *c = get(pool);
+    pgetl_conn *c = ph_get(pool);
     assert_int_equal(ph_conn_scalar(c, "SELECT 1"), 1);
     pgetl_pool_release(pool, c);
     pgetl_pool_get_stats(pool, &st);
@@ -106,8 +89,8 @@ static void autocommit_off_caller_commits(void **state) {
     harness_sql(pg, "SET client_min_messages = warning; DROP TABLE IF EXISTS pool_txn; CREATE "
                     "TABLE pool_txn (v int)");
     pgetl_config cfg = ph_config(app, 1, 2);
-    pgetl_pool *pool = make_pool(&cfg);
-    pgetl_conn *c = get(pool);
+    pgetl_pool *pool = ph_make_pool(&cfg);
+    pgetl_conn *c = ph_get(pool);
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_IDLE);
     pgetl_error err;
     assert_pgetl_ok(pgetl_begin(c, &err), &err);
@@ -134,10 +117,10 @@ static void rollback_on_release(void **state) {
     harness_sql(pg, "SET client_min_messages = warning; DROP TABLE IF EXISTS pool_rb; CREATE TABLE "
                     "pool_rb (v int)");
     pgetl_config cfg = ph_config(app, 1, 1);
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_WARN);
 
-    pgetl_conn *c = get(pool);
+    pgetl_conn *c = ph_get(pool);
     int line = __LINE__ - 1;
     int pid = (int)ph_conn_scalar(c, "SELECT pg_backend_pid()");
     pgetl_error err;
@@ -152,7 +135,7 @@ static void rollback_on_release(void **state) {
     assert_int_equal(harness_scalar(pg, "SELECT count(*) FROM pool_rb"), 0);
 
     /* An aborted transaction too. */
-    c = get(pool);
+    c = ph_get(pool);
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_IDLE);
     assert_int_equal((int)ph_conn_scalar(c, "SELECT pg_backend_pid()"), pid); /* kept */
     assert_pgetl_ok(pgetl_begin(c, &err), &err);
@@ -161,7 +144,7 @@ static void rollback_on_release(void **state) {
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_INERROR);
     pgetl_pool_release(pool, c);
     assert_non_null(strstr(log->text, "in a failed transaction"));
-    c = get(pool);
+    c = ph_get(pool);
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_IDLE);
     assert_int_equal(ph_conn_scalar(c, "SELECT count(*) FROM pool_rb"), 0);
     pgetl_pool_release(pool, c);
@@ -196,9 +179,9 @@ static void release_runs_detach_first(void **state) {
     char app[64];
     ph_app("detach", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 1);
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log_capture(PGETL_LOG_ERROR);
-    pgetl_conn *c = get(pool);
+    pgetl_conn *c = ph_get(pool);
     detach_probe probe = {.conn = c};
     pgetl_error err;
     assert_pgetl_ok(pgetl_begin(c, &err), &err);
@@ -207,14 +190,14 @@ static void release_runs_detach_first(void **state) {
     assert_int_equal(probe.calls, 1);
     assert_int_equal(probe.state_seen, PGETL_TXN_INTRANS);
     /* An idle connection with a borrower: detached too, then reused. */
-    c = get(pool);
+    c = ph_get(pool);
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_IDLE);
     probe.conn = c;
     pgetl__conn_set_detach(c, on_detach, &probe);
     pgetl_pool_release(pool, c);
     assert_int_equal(probe.calls, 2);
     assert_int_equal(probe.state_seen, PGETL_TXN_IDLE);
-    c = get(pool);
+    c = ph_get(pool);
     pgetl_pool_release(pool, c);
     assert_int_equal(probe.calls, 2); /* the hook was cleared */
     harness_log_restore();
@@ -233,15 +216,15 @@ static void busy_conn_closed_on_release(void **state) {
     ph_app("busy", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 1);
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_WARN);
-    pgetl_conn *c = get(pool);
+    pgetl_conn *c = ph_get(pool);
     int pid = (int)ph_conn_scalar(c, "SELECT pg_backend_pid()");
     assert_int_equal(PQsendQuery(pgetl_conn_pg(c), "SELECT pg_sleep(0.05)"), 1);
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_ACTIVE);
     pgetl_pool_release(pool, c);
     assert_non_null(strstr(log->text, "with a command still running; closing it"));
-    c = get(pool);
+    c = ph_get(pool);
     assert_int_equal(pgetl_conn_txn_state(c), PGETL_TXN_IDLE);
     assert_int_not_equal((int)ph_conn_scalar(c, "SELECT pg_backend_pid()"), pid);
     /* A COPY left open. */
@@ -250,7 +233,7 @@ static void busy_conn_closed_on_release(void **state) {
     assert_int_equal(PQresultStatus(r), PGRES_COPY_OUT);
     PQclear(r);
     pgetl_pool_release(pool, c);
-    c = get(pool);
+    c = ph_get(pool);
     assert_int_not_equal((int)ph_conn_scalar(c, "SELECT pg_backend_pid()"), pid);
     pgetl_pool_release(pool, c);
     harness_log_restore();
@@ -269,16 +252,16 @@ static void broken_conn_replaced(void **state) {
     char app[64];
     ph_app("broken", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 1);
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log_capture(PGETL_LOG_ERROR); /* the warning is expected */
-    pgetl_conn *c = get(pool);
+    pgetl_conn *c = ph_get(pool);
     int pid = (int)ph_conn_scalar(c, "SELECT pg_backend_pid()");
     /* The session ends itself while out with the caller. */
     PQclear(PQexec(pgetl_conn_pg(c), "SELECT pg_terminate_backend(pg_backend_pid())"));
     PQclear(PQexec(pgetl_conn_pg(c), "SELECT 1"));
     pgetl_pool_release(pool, c);
     harness_log_restore();
-    c = get(pool);
+    c = ph_get(pool);
     assert_int_not_equal((int)ph_conn_scalar(c, "SELECT pg_backend_pid()"), pid);
     pgetl_pool_release(pool, c);
     pgetl_pool_stats st;
@@ -296,10 +279,10 @@ static void exhausted_timeout_message(void **state) {
     ph_app("exh", app, sizeof app);
     pgetl_config cfg = ph_config(app, 5, 5);
     cfg.acquire_timeout_s = 0.5;
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     pgetl_conn *c[5];
     for (int i = 0; i < 5; i++)
-        c[i] = get(pool);
+        c[i] = ph_get(pool);
     pgetl_conn *x = NULL;
     pgetl_error err;
     double t0 = ph_now();
@@ -322,9 +305,9 @@ static void exhausted_timeout_message(void **state) {
     /* Zero timeout: fails at once. */
     cfg.acquire_timeout_s = 0;
     ph_app("exh0", app, sizeof app);
-    pool = make_pool(&cfg);
+    pool = ph_make_pool(&cfg);
     for (int i = 0; i < 5; i++)
-        c[i] = get(pool);
+        c[i] = ph_get(pool);
     t0 = ph_now();
     assert_int_equal(pgetl_pool_acquire(pool, &x, &err), PGETL_ETIMEOUT);
     assert_true(ph_now() - t0 < 0.5);
@@ -371,8 +354,8 @@ static void waiters_served_fifo(void **state) {
     ph_app("fifo", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 1);
     cfg.acquire_timeout_s = 10;
-    pgetl_pool *pool = make_pool(&cfg);
-    pgetl_conn *held = get(pool);
+    pgetl_pool *pool = ph_make_pool(&cfg);
+    pgetl_conn *held = ph_get(pool);
     atomic_int order = 0;
     enum { N = 4 };
     waiter_arg a[N];
@@ -404,8 +387,8 @@ static void max_waiters_rejects_at_once(void **state) {
     pgetl_config cfg = ph_config(app, 1, 1);
     cfg.acquire_timeout_s = 10;
     cfg.max_waiters = 2;
-    pgetl_pool *pool = make_pool(&cfg);
-    pgetl_conn *held = get(pool);
+    pgetl_pool *pool = ph_make_pool(&cfg);
+    pgetl_conn *held = ph_get(pool);
     atomic_int order = 0;
     waiter_arg a[2];
     pthread_t t[2];
@@ -440,8 +423,8 @@ static void close_fails_waiters(void **state) {
     ph_app("closew", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 1);
     cfg.acquire_timeout_s = 20;
-    pgetl_pool *pool = make_pool(&cfg);
-    pgetl_conn *held = get(pool);
+    pgetl_pool *pool = ph_make_pool(&cfg);
+    pgetl_conn *held = ph_get(pool);
     int line = __LINE__ - 1;
     atomic_int order = 0;
     waiter_arg a = {.pool = pool, .order = &order};
@@ -487,9 +470,9 @@ static void double_release_is_harmless(void **state) {
     char app[64];
     ph_app("dbl", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 2);
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_WARN);
-    pgetl_conn *c = get(pool);
+    pgetl_conn *c = ph_get(pool);
     pgetl_pool_release(pool, c);
     pgetl_pool_release(pool, c);
     pgetl_release_connection(c);
@@ -500,8 +483,8 @@ static void double_release_is_harmless(void **state) {
     assert_int_equal(st.in_use, 0);
     assert_int_equal(st.idle, 1);
     /* The one idle connection is still handed to one caller only. */
-    pgetl_conn *a = get(pool);
-    pgetl_conn *b = get(pool);
+    pgetl_conn *a = ph_get(pool);
+    pgetl_conn *b = ph_get(pool);
     assert_ptr_not_equal(a, b);
     pgetl_pool_release(pool, a);
     pgetl_pool_release(pool, b);
@@ -517,10 +500,10 @@ static void wrong_pool_goes_home(void **state) {
     ph_app("wp2", app2, sizeof app2);
     pgetl_config c1 = ph_config(app1, 1, 2);
     pgetl_config c2 = ph_config(app2, 1, 2);
-    pgetl_pool *p1 = make_pool(&c1);
-    pgetl_pool *p2 = make_pool(&c2);
+    pgetl_pool *p1 = ph_make_pool(&c1);
+    pgetl_pool *p2 = ph_make_pool(&c2);
     harness_log *log = harness_log_capture(PGETL_LOG_WARN);
-    pgetl_conn *c = get(p1);
+    pgetl_conn *c = ph_get(p1);
     pgetl_pool_release(p2, c);
     assert_non_null(strstr(log->text, "event=pool_release_wrong_pool"));
     pgetl_pool_stats s1, s2;
@@ -559,10 +542,10 @@ static void destroy_with_conn_out(void **state) {
     ph_app("dout", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 2);
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_WARN);
-    pgetl_conn *c = get(pool);
-    pgetl_conn *d = get(pool);
+    pgetl_conn *c = ph_get(pool);
+    pgetl_conn *d = ph_get(pool);
     pgetl_pool_destroy(pool); /* memory stays until both are back */
     assert_non_null(strstr(log->text, "event=pool_close_outstanding"));
     assert_int_equal(ph_backends_on(pg, app), 2);

@@ -10,21 +10,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-static pgetl_pool *make_pool(const pgetl_config *cfg) {
-    pgetl_pool *pool = NULL;
-    pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(cfg, &pool, &err), &err);
-    return pool;
-}
-
-static pgetl_conn *get_at(pgetl_pool *pool, const char *file, int line) {
-    pgetl_conn *c = NULL;
-    pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_acquire_at(pool, file, line, &c, &err), &err);
-    return c;
-}
-#define get(pool) get_at((pool), __FILE__, __LINE__)
-
 static int pid_of(pgetl_conn *c) {
     return (int)ph_conn_scalar(c, "SELECT pg_backend_pid()");
 }
@@ -36,10 +21,10 @@ static void idle_above_min_closed(void **state) {
     pgetl_config cfg = ph_config(app, 1, 3);
     cfg.max_idle_s = 0.2;
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     pgetl_conn *c[3];
     for (int i = 0; i < 3; i++)
-        c[i] = get(pool);
+        c[i] = ph_get(pool);
     assert_int_equal(ph_wait_backends(pg, app, 3), 3);
     for (int i = 0; i < 3; i++)
         pgetl_pool_release(pool, c[i]);
@@ -52,7 +37,7 @@ static void idle_above_min_closed(void **state) {
     assert_int_equal(st.idle, 1);
     assert_int_equal(st.opened, 3);
     assert_int_equal(st.closed, 2);
-    c[0] = get(pool);
+    c[0] = ph_get(pool);
     assert_int_equal(ph_conn_scalar(c[0], "SELECT 1"), 1);
     pgetl_pool_release(pool, c[0]);
     pgetl_pool_destroy(pool);
@@ -67,8 +52,8 @@ static void lifetime_expires_with_jitter(void **state) {
     pgetl_config cfg = ph_config(app, 4, 4);
     cfg.max_lifetime_s = 0.5;
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
-    pgetl_conn *c = get(pool);
+    pgetl_pool *pool = ph_make_pool(&cfg);
+    pgetl_conn *c = ph_get(pool);
     int first = pid_of(c);
     pgetl_pool_release(pool, c);
     /* Past 0.5 s * 1.1 every original connection is gone and min is
@@ -79,7 +64,7 @@ static void lifetime_expires_with_jitter(void **state) {
     pgetl_pool_get_stats(pool, &st);
     assert_true(st.closed >= 4);
     assert_true(st.opened >= 8);
-    c = get(pool);
+    c = ph_get(pool);
     assert_int_not_equal(pid_of(c), first);
     pgetl_pool_release(pool, c);
     pgetl_pool_destroy(pool);
@@ -96,11 +81,11 @@ static void lifetime_jitter_spreads_expiry(void **state) {
     enum { N = 8 };
     pgetl_config cfg = ph_config(app, N / 2, N);
     cfg.max_lifetime_s = 100;
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     pgetl_conn *c[N];
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     for (int i = 0; i < N; i++) {
-        c[i] = get(pool);
+        c[i] = ph_get(pool);
         const pgetl_pool_slot *s = c[i]->slot; /* white box: pool_int.h */
         int64_t life = s->expires_ns - s->opened_ns;
         assert_true(life >= (int64_t)(90 * 1e9));
@@ -123,11 +108,11 @@ static void leak_reported_once(void **state) {
     ph_app("leak", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 2);
     cfg.leak_threshold_s = 0.1;
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_WARN);
-    pgetl_conn *quick = get(pool);
+    pgetl_conn *quick = ph_get(pool);
     pgetl_pool_release(pool, quick); /* returned in time: no report */
-    pgetl_conn *c = get(pool);
+    pgetl_conn *c = ph_get(pool);
     int line = __LINE__ - 1;
     PH_WAIT_STAT(pool, leaks_reported, 1);
     ph_sleep_ms(400); /* still held: reported once, not every tick */
@@ -141,7 +126,7 @@ static void leak_reported_once(void **state) {
     assert_int_equal(log->lines, 1);
     pgetl_pool_release(pool, c);
     /* A new hand-out of the same connection gets its own report. */
-    c = get(pool);
+    c = ph_get(pool);
     PH_WAIT_STAT(pool, leaks_reported, 2);
     pgetl_pool_release(pool, c);
     harness_log_restore();
@@ -162,7 +147,7 @@ static void terminated_idle_conn_not_handed_out(void **state) {
     ph_app("term", app, sizeof app);
     pgetl_config cfg = ph_config(app, 2, 2);
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log_capture(PGETL_LOG_ERROR); /* the server's FATAL notice is expected */
     /* Kill every idle backend behind the pool's back. */
     char sql[256];
@@ -173,8 +158,8 @@ static void terminated_idle_conn_not_handed_out(void **state) {
     harness_sql(pg, sql);
     assert_int_equal(ph_wait_backends(pg, app, 0), 0);
     ph_sleep_ms(25); /* idle past the check threshold, on a coarse clock */
-    pgetl_conn *a = get(pool);
-    pgetl_conn *b = get(pool);
+    pgetl_conn *a = ph_get(pool);
+    pgetl_conn *b = ph_get(pool);
     assert_int_equal(ph_conn_scalar(a, "SELECT 1"), 1);
     assert_int_equal(ph_conn_scalar(b, "SELECT 2"), 2);
     assert_int_not_equal(pid_of(a), pid_of(b));
@@ -188,7 +173,7 @@ static void terminated_idle_conn_not_handed_out(void **state) {
 
     /* One more, on a connection that was just used (the hot path): it is
      * killed, then sits idle past the check threshold before the acquire. */
-    a = get(pool);
+    a = ph_get(pool);
     int pid = pid_of(a);
     pgetl_pool_release(pool, a);
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
@@ -196,7 +181,7 @@ static void terminated_idle_conn_not_handed_out(void **state) {
     wait_pid_gone(pg, pid);
     ph_sleep_ms(25);
     for (int i = 0; i < 2; i++) {
-        pgetl_conn *x = get(pool);
+        pgetl_conn *x = ph_get(pool);
         assert_int_not_equal(pid_of(x), pid);
         pgetl_pool_release(pool, x);
     }
@@ -214,7 +199,7 @@ static void dead_idle_conns_replaced_in_background(void **state) {
     ph_app("heal", app, sizeof app);
     pgetl_config cfg = ph_config(app, 2, 3);
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log_capture(PGETL_LOG_ERROR);
     char sql[256];
     snprintf(sql, sizeof sql,
@@ -244,10 +229,10 @@ static void dsn_rotation(void **state) {
              "host=127.0.0.1 port=%s dbname=%s user=pgetl_pw password=pgetl-secret", PQport(pg),
              PQdb(pg));
     pgetl_config cfg = ph_config(app, 2, 3);
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_DEBUG);
     char user[64];
-    pgetl_conn *old = get(pool);
+    pgetl_conn *old = ph_get(pool);
     ph_conn_text(old, "SELECT current_user", user, sizeof user);
     assert_string_equal(user, "postgres");
 
@@ -255,7 +240,7 @@ static void dsn_rotation(void **state) {
     /* A DSN that does not parse leaves the pool as it was. */
     assert_int_equal(pgetl_pool_set_dsn(pool, "password=hunter2 host='oops", &err), PGETL_ECONFIG);
     assert_null(strstr(err.message, "hunter2"));
-    pgetl_conn *still = get(pool);
+    pgetl_conn *still = ph_get(pool);
     ph_conn_text(still, "SELECT current_user", user, sizeof user);
     assert_string_equal(user, "postgres");
     pgetl_pool_release(pool, still);
@@ -263,8 +248,8 @@ static void dsn_rotation(void **state) {
     assert_pgetl_ok(pgetl_pool_set_dsn(pool, dsn, &err), &err);
     /* Every new hand-out is a new connection with the new credentials, even
      * though an idle old one exists. */
-    pgetl_conn *n1 = get(pool);
-    pgetl_conn *n2 = get(pool);
+    pgetl_conn *n1 = ph_get(pool);
+    pgetl_conn *n2 = ph_get(pool);
     ph_conn_text(n1, "SELECT current_user", user, sizeof user);
     assert_string_equal(user, "pgetl_pw");
     ph_conn_text(n2, "SELECT current_user", user, sizeof user);
@@ -311,7 +296,7 @@ static void dsn_rotation_to_bad_password(void **state) {
              PQdb(pg));
     pgetl_config cfg = ph_config(app, 1, 1);
     cfg.acquire_timeout_s = 0.5;
-    pgetl_pool *pool = make_pool(&cfg);
+    pgetl_pool *pool = ph_make_pool(&cfg);
     harness_log *log = harness_log_capture(PGETL_LOG_DEBUG);
     pgetl_error err;
     assert_pgetl_ok(pgetl_pool_set_dsn(pool, bad, &err), &err);
@@ -322,7 +307,7 @@ static void dsn_rotation_to_bad_password(void **state) {
     assert_non_null(strstr(err.message, "password authentication failed"));
     assert_null(strstr(err.message, "wrong-secret-42"));
     assert_pgetl_ok(pgetl_pool_set_dsn(pool, good, &err), &err);
-    c = get(pool);
+    c = ph_get(pool);
     char user[64];
     ph_conn_text(c, "SELECT current_user", user, sizeof user);
     assert_string_equal(user, "pgetl_pw");
@@ -435,7 +420,7 @@ typedef struct holder {
 
 static void *hold_then_release(void *p) {
     holder *h = p;
-    pgetl_conn *c = get(h->pool);
+    pgetl_conn *c = ph_get(h->pool);
     ph_sleep_ms(h->hold_ms);
     pgetl_pool_release(h->pool, c);
     return NULL;
@@ -451,13 +436,13 @@ static void growth_happens_off_the_caller(void **state) {
     ph_app("growth", app, sizeof app);
     pgetl_config cfg = ph_config(app, 1, 2);
     PGconn *pg = harness_pq();
-    pgetl_pool *pool = make_pool(&cfg);
-    pgetl_conn *a = get(pool);
+    pgetl_pool *pool = ph_make_pool(&cfg);
+    pgetl_conn *a = ph_get(pool);
     holder h = {pool, 30};
     pthread_t t;
     pthread_create(&t, NULL, hold_then_release, &h);
     pthread_join(t, NULL);
-    pgetl_conn *b = get(pool);
+    pgetl_conn *b = ph_get(pool);
     assert_int_not_equal(pid_of(a), pid_of(b));
     PH_WAIT_STAT(pool, opened, 2);
     pgetl_pool_release(pool, a);
@@ -497,7 +482,7 @@ typedef struct grower {
 static void *grow_main(void *p) {
     grower *g = p;
     double t0 = ph_now();
-    g->got = get(g->pool);
+    g->got = ph_get(g->pool);
     g->waited = ph_now() - t0;
     return NULL;
 }
@@ -518,8 +503,8 @@ static void growth_waiter_takes_first_free(void **state) {
     cfg.dsn = dsn;
     cfg.connect_timeout_s = 2;
     cfg.acquire_timeout_s = 20;
-    pgetl_pool *pool = make_pool(&cfg); /* ~2 s: the first connection */
-    pgetl_conn *a = get(pool);
+    pgetl_pool *pool = ph_make_pool(&cfg); /* ~2 s: the first connection */
+    pgetl_conn *a = ph_get(pool);
     grower g = {.pool = pool};
     pthread_t t;
     pthread_create(&t, NULL, grow_main, &g);
