@@ -139,22 +139,41 @@ static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o,
 }
 
 /*
- * Rows for the next window: a quarter of the rows expected between two
- * rejects (a moving average, or the current run of clean rows when that is
- * longer). Bad rows arrive at random, so a constant window is the best
- * guess; a quarter of the gap trades about four COPYs per gap against an
- * eighth of the gap resent per bad row on average. bench_isolate (bench/
- * README.md "Bad-row isolation", 0.1% bad rows, a noisy shared machine):
- * a quarter 1.30x of a clean load, an eighth 1.35x, a sixteenth 1.53x.
+ * Rows for the next window, from G, the rows expected between two rejects
+ * (a moving average, or the current run of clean rows when that is
+ * longer). Per G rows a window size W costs G/W COPYs, each a round trip
+ * plus, on PostgreSQL 15 (and up to 16), server work quadratic in the
+ * tuples it buffers: every buffered tuple slot pins the table's tuple
+ * descriptor in the statement's resource owner, a hash that past 64
+ * entries holds one key many times, so (min(W, 1000) - 64)^2 probes per
+ * COPY (perf showed a third of the server's time there with 1500-row
+ * binary windows). A reject costs about W/2 rows processed twice. So:
+ * minimise G/W * (COPY + probes(W)) + W/2 * row over powers of two, at
+ * most G/2 so a window rarely holds two bad rows and a good row is still
+ * sent about twice at most. Costs in ns, measured on this project's
+ * 2-core machine: a COPY round trip with its savepoint ~100 us, a binary
+ * row ~1.5 us, a probe ~1 ns.
  */
+#define ISO_COPY_NS 100000.0
+#define ISO_ROW_NS 1500.0
+#define ISO_PROBE_NS 1.0
+
+static double window_cost(double gap, int64_t w) {
+    double slots = (double)(w < 1000 ? w : 1000) - 64;
+    double probes = slots > 0 ? slots * slots * ISO_PROBE_NS : 0;
+    return gap / (double)w * (ISO_COPY_NS + probes) + (double)w / 2 * ISO_ROW_NS;
+}
+
 static int64_t window_size(const pgetl_copy *c) {
     if (c->iso_gap_avg == 0)
         return PGETL_ISO_FIRST_WINDOW;
     int64_t expect = c->iso_gap > c->iso_gap_avg ? c->iso_gap : c->iso_gap_avg;
-    int64_t w = expect / 4;
-    return w < PGETL_ISO_MIN_WINDOW ? PGETL_ISO_MIN_WINDOW
-           : w > PGETL_ISO_FIRST_WINDOW ? PGETL_ISO_FIRST_WINDOW
-                                        : w;
+    int64_t best = PGETL_ISO_MIN_WINDOW;
+    for (int64_t w = 2 * PGETL_ISO_MIN_WINDOW; w <= PGETL_ISO_FIRST_WINDOW && w <= expect / 2;
+         w *= 2)
+        if (window_cost((double)expect, w) < window_cost((double)expect, best))
+            best = w;
+    return best;
 }
 
 /* The COPY statement behind each savepoint command, made once per session. */
