@@ -201,12 +201,17 @@ void pgetl__copy_finish(pgetl_copy *c, pgetl__copy_outcome *o) {
     if (first && PQresultStatus(first) == PGRES_COMMAND_OK) {
         o->tuples = strtoll(PQcmdTuples(first), NULL, 10);
     } else {
-        if (first) {
+        o->code = pgetl__error_from_pg(&o->err, first, c->pg, NULL);
+        /*
+         * Only an error about the data names a row. After a FATAL (a kill, a
+         * shutdown) the CONTEXT still says which line the server had reached,
+         * but no row was refused.
+         */
+        if (first && o->code == PGETL_ESERVER) {
             const char *ctx = PQresultErrorField(first, PG_DIAG_CONTEXT);
             if (ctx)
                 parse_context(c, ctx, o);
         }
-        o->code = pgetl__error_from_pg(&o->err, first, c->pg, NULL);
         if (!first && !o->err.message[0])
             pgetl_error_set(&o->err, PGETL_ECONNLOST, "COPY ended without a result");
     }
@@ -225,8 +230,11 @@ static pgetl_code flush(pgetl_copy *c, bool push, pgetl_error *err) {
     pgetl_code rc = pgetl__copy_send(c, c->buf.data, c->buf.len, err);
     pgetl__buf_clear(&c->buf);
     /* libpq keeps up to 8 KiB in its own buffer; a batch boundary sends it all. */
-    if (rc == PGETL_OK && push && PQflush(c->pg) != 0)
-        rc = pgetl__error_from_pg(err, NULL, c->pg, "COPY: sending data");
+    if (rc == PGETL_OK && push && PQflush(c->pg) != 0) {
+        char what[sizeof c->info->quoted + 32];
+        snprintf(what, sizeof what, "COPY %s: sending data", c->info->quoted);
+        rc = pgetl__error_from_pg(err, NULL, c->pg, what);
+    }
     if (rc != PGETL_OK) {
         pgetl__copy_fail(c, err);
         return pgetl__error_copy(err, &c->error);

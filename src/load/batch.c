@@ -551,8 +551,12 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
     pgetl_copy *copy = NULL;
     pgetl_code rc = pgetl__copy_begin_resolved(conn, ctx->info, b->file->colidx, b->file->ncols,
                                                &co, &copy, err);
-    if (rc != PGETL_OK)
+    if (rc != PGETL_OK) {
+        /* The COPY never started (the connection died between batches): name the batch. */
+        pgetl_error_prefix(err, "%s (rows from line %lld): ", b->file->path,
+                           (long long)b->row_line[plan_row(p, 0)]);
         return rc;
+    }
     pgetl__copy_set_source_batch(copy, b->index);
     if (max_rejects >= 0) {
         pthread_mutex_lock(&ctx->mu);
@@ -595,7 +599,19 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
     pgetl__error_copy(err, &e2);
     if (rc == rc2 && strstr(err->message, b->file->path))
         return rc2; /* already names the file and line */
-    int64_t row = row_of_line(ctx, b, p, error_row(&e2));
+    /* A lost connection is no row's fault, whatever line its CONTEXT had reached. */
+    int64_t row = -1;
+    if (rc2 == PGETL_ESERVER && max_rejects < 0) {
+        row = row_of_line(ctx, b, p, error_row(&e2));
+    } else if (rc2 == PGETL_ESERVER) {
+        /*
+         * Under isolation CONTEXT's line counts from the window that failed;
+         * the writer has already turned it into "row N" of this COPY.
+         */
+        const char *r = strstr(e2.message, " row ");
+        int64_t n = r ? strtoll(r + 5, NULL, 10) : 0;
+        row = n >= 1 && n <= p->n ? plan_row(p, n - 1) : -1;
+    }
     if (row >= 0)
         pgetl_error_prefix(err, "%s line %lld: ", b->file->path, (long long)b->row_line[row]);
     else
