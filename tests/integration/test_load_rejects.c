@@ -308,6 +308,42 @@ static void suspects_load_after_binary_rows(void **state) {
     free(log);
 }
 
+/*
+ * A server error isolation cannot handle (here a trigger's 42501 at id 1500)
+ * ends the load. Its CONTEXT line counts from the window that failed, not
+ * from the batch, so the message must name the input line through the row
+ * the writer identified, after rejects have already shrunk the windows.
+ */
+static void fatal_error_under_isolation_names_its_line(void **state) {
+    (void)state;
+    harness_sql(lh_pg, "DROP TABLE IF EXISTS fx");
+    harness_sql(lh_pg, "CREATE TABLE fx (id int, qty int CHECK (qty >= 0))");
+    harness_sql(lh_pg, "CREATE FUNCTION fx_stop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                       "IF NEW.id = 1500 THEN RAISE EXCEPTION 'stop at %', NEW.id USING ERRCODE = "
+                       "'42501'; END IF; RETURN NEW; END $$");
+    harness_sql(lh_pg, "CREATE TRIGGER fx_stop BEFORE INSERT ON fx FOR EACH ROW EXECUTE FUNCTION "
+                       "fx_stop()");
+    static char csv[65536];
+    strcpy(csv, "id,qty\n");
+    for (int i = 1; i <= 3000; i++) {
+        char row[32];
+        snprintf(row, sizeof row, "%d,%d\n", i, i % 97 == 0 ? -1 : i);
+        strcat(csv, row);
+    }
+    const char *p = lh_text("fatal.csv", csv);
+    pgetl_load_options o = lh_opts("fx");
+    o.max_errors = 100;
+    o.convert = PGETL_CONVERT_NEVER;
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    assert_string_equal(err.sqlstate, "42501");
+    assert_contains(err.message, "fatal.csv line 1501: ");
+    assert_contains(err.message, "stop at 1500");
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM fx"), 0);
+    harness_sql(lh_pg, "DROP TABLE fx; DROP FUNCTION fx_stop()");
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rejects_written_verbatim),
@@ -318,6 +354,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(clean_load_leaves_no_reject_file),
         cmocka_unit_test(reject_file_never_overwrites_an_input),
         cmocka_unit_test(suspects_load_after_binary_rows),
+        cmocka_unit_test(fatal_error_under_isolation_names_its_line),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
