@@ -133,20 +133,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n; i++) {
         int want = oracle(ncols, names[i], lens[i]);
         FUZZ_CHECK(colidx[i] == want, "name %d mapped to %d, rule says %d", i, colidx[i], want);
-        bool bad = false;
+        /* Room the name takes in the message: once per list it is in (both duplicate and
+         * generated is possible). */
+        size_t room = (lens[i] ? lens[i] : 2) + 2;
         if (want < 0) {
-            unknown = bad = true;
+            unknown = true;
+            listed += room;
         } else {
-            if (cols[want].generated)
-                genc = bad = true;
+            if (cols[want].generated) {
+                genc = true;
+                listed += room;
+            }
             for (int j = 0; j < i; j++)
                 if (colidx[j] == want) {
-                    dup = bad = true;
+                    dup = true;
+                    listed += room;
                     break;
                 }
-        }
-        if (bad) {
-            listed += (lens[i] ? lens[i] : 2) + 2;
         }
     }
     for (int i = n; i < MAX_NAMES; i++)

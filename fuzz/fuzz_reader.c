@@ -16,9 +16,8 @@
  *     the payload it was made from;
  *   - any other input either reads to a clean end or fails with a PGETL_E*
  *     code and a non-empty message naming the file; a stream cut inside a
- *     member is an
- *     error, never a silent short read (when the cut removed any
- *     compressed byte, the decompressed output may not equal the payload);
+ *     member is an error, never a silent short read (when the cut removed
+ *     any compressed byte, the output may not equal the payload);
  *     a gzip stream with one flipped bit reads either exactly the payload
  *     or fails (CRC-32 and length); zstd frames made here carry no
  *     checksum, so a flipped zstd byte is only required not to crash.
