@@ -164,6 +164,12 @@ typedef struct pgetl_load_stats {
     int64_t batches_binary;       /* batches sent converted to binary COPY */
     double seconds;
     bool committed;
+    /*
+     * The commit itself failed (a connection lost during COMMIT or COMMIT
+     * PREPARED): whether, or how much of, the load stayed is not known to
+     * pgetl; the error says what to check. committed is false then.
+     */
+    bool commit_unknown;
 } pgetl_load_stats;
 
 /*

@@ -185,6 +185,7 @@ typedef struct cli_summary {
     int64_t rows_read, rows_loaded, rows_rejected, bytes;
     double seconds;
     bool committed;
+    bool commit_unknown; /* the commit itself failed: its outcome is unknown */
     const pgetl_error *error;     /* NULL on success                           */
 } cli_summary;
 

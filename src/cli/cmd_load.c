@@ -76,7 +76,8 @@ static void usage(FILE *out) {
         "Exit codes:\n"
         "  0  loaded (every row)\n"
         "  1  failed: nothing was committed (bad input, server error, too many rejects,\n"
-        "     a timeout: the bound that expired is named, with its flag)\n"
+        "     a timeout: the bound that expired is named, with its flag); or the commit\n"
+        "     itself failed, and the message says what may have been committed\n"
         "  2  usage error: bad command line, nothing was done\n"
         "  3  loaded, but some rows were rejected (at most --max-errors; see --reject-file)\n",
         out);
@@ -436,6 +437,7 @@ static void finish_summary(const load_args *a, FILE *json, pgetl_code rc,
         .bytes = st->bytes_read,
         .seconds = st->seconds,
         .committed = st->committed,
+        .commit_unknown = st->commit_unknown,
         .error = rc != PGETL_OK ? err : NULL,
     };
     if (print_text)
@@ -501,7 +503,10 @@ int cli_cmd_load(int argc, char **argv) {
     if (rc != PGETL_OK) {
         cli_print_error(&err);
         cli_timeouts_hint(&a.timeouts, &err);
-        if (pool && !st.committed)
+        if (pool && st.commit_unknown)
+            cli_errorf("the commit did not complete: some or all rows may be committed (see "
+                       "above)");
+        else if (pool && !st.committed)
             cli_errorf("nothing was committed: the load was rolled back");
     } else if (st.rows_rejected > 0) {
         cli_errorf("%lld rows rejected%s%s", (long long)st.rows_rejected,

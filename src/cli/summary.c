@@ -112,7 +112,9 @@ void cli_summary_print(FILE *out, const cli_summary *s) {
     if (load) {
         fprintf(out, "  rows read:     %" PRId64 "\n", s->rows_read);
         fprintf(out, "  rows loaded:   %" PRId64 "%s\n", s->rows_loaded,
-                s->committed ? "" : " (not committed)");
+                s->committed        ? ""
+                : s->commit_unknown ? " (commit not confirmed)"
+                                    : " (not committed)");
         fprintf(out, "  rows rejected: %" PRId64, s->rows_rejected);
         if (s->rows_rejected > 0 && s->reject_file) {
             fputs(" (in ", out);
@@ -125,8 +127,8 @@ void cli_summary_print(FILE *out, const cli_summary *s) {
     }
     fprintf(out, "  bytes:         %" PRId64 " (%.1f MB)\n", s->bytes, (double)s->bytes / 1e6);
     fprintf(out, "  seconds:       %.3f\n", s->seconds);
-    fprintf(out, "  rate:          %.0f rows/s, %.1f MB/s\n", rate((double)s->rows_read, s->seconds),
-            rate((double)s->bytes / 1e6, s->seconds));
+    fprintf(out, "  rate:          %.0f rows/s, %.1f MB/s\n",
+            rate((double)s->rows_read, s->seconds), rate((double)s->bytes / 1e6, s->seconds));
 }
 
 bool cli_summary_write_json(FILE *out, const cli_summary *s) {
@@ -155,10 +157,10 @@ bool cli_summary_write_json(FILE *out, const cli_summary *s) {
     fprintf(out,
             ",\"rows_read\":%" PRId64 ",\"rows_loaded\":%" PRId64 ",\"rows_rejected\":%" PRId64
             ",\"bytes\":%" PRId64 ",\"seconds\":%.6f,\"rows_per_second\":%.1f"
-            ",\"mb_per_second\":%.3f,\"committed\":%s,\"error\":",
+            ",\"mb_per_second\":%.3f,\"committed\":%s,\"commit_unknown\":%s,\"error\":",
             s->rows_read, s->rows_loaded, s->rows_rejected, s->bytes, s->seconds,
             rate((double)s->rows_read, s->seconds), rate((double)s->bytes / 1e6, s->seconds),
-            s->committed ? "true" : "false");
+            s->committed ? "true" : "false", s->commit_unknown ? "true" : "false");
     if (s->error && s->error->code != PGETL_OK) {
         fputs("{\"code\":", out);
         cli_json_string(out, pgetl_code_name(s->error->code));

@@ -52,6 +52,8 @@ typedef struct load_run {
     const char *cur_file;
     int64_t cur_size;
     bool prepared; /* jobs > 1 with two-phase commit */
+    /* The commit failed after some of it may have taken effect (stats.commit_unknown). */
+    bool commit_unknown;
 } load_run;
 
 static pgetl_code check_options(const pgetl_load_options *o, pgetl_error *err) {
@@ -533,6 +535,7 @@ static pgetl_code commit_two_phase(load_run *run, pgetl_error *err) {
         return PGETL_OK;
     }
     log_gids(PGETL_LOG_ERROR, "load_prepared_left", run, &t, true);
+    run->commit_unknown = true;
     rc = pgetl__error_copy(err, &first);
     pgetl_error_prefix(err,
                        "load: COMMIT PREPARED failed after all %d connections prepared (the load "
@@ -567,8 +570,12 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
         pgetl__log_int(&l, "connections", run->nconns);
         pgetl__log_end(&l);
     }
-    if (run->nconns == 1)
-        return pgetl_commit(run->conns[0], err);
+    if (run->nconns == 1) {
+        rc = pgetl_commit(run->conns[0], err);
+        /* A COMMIT lost on the way may have been carried out; a refused one was not. */
+        run->commit_unknown = rc == PGETL_ECONNLOST;
+        return rc;
+    }
     if (run->prepared)
         return commit_two_phase(run, err);
     int committed = 0;
@@ -577,7 +584,10 @@ static pgetl_code finish_txns(load_run *run, bool commit, pgetl_error *err) {
         pgetl_code c = pgetl_commit(run->conns[i], &e);
         if (c == PGETL_OK) {
             committed++;
-        } else if (rc == PGETL_OK) {
+        } else {
+            run->commit_unknown |= committed > 0 || c == PGETL_ECONNLOST;
+        }
+        if (c != PGETL_OK && rc == PGETL_OK) {
             rc = pgetl__error_copy(err, &e);
             pgetl_error_prefix(err,
                                "load: commit of connection %d of %d failed after %d "
@@ -752,6 +762,7 @@ pgetl_code pgetl_load_files(pgetl_pool *pool, const char *const *paths, int npat
         pgetl_code frc = finish_txns(&run, commit, err);
         if (rc == PGETL_OK && frc != PGETL_OK) {
             rc = frc;
+            run.stats.commit_unknown = run.commit_unknown;
             commit = false;
         }
     }

@@ -262,6 +262,9 @@ static inline void fh_arrow_stream(struct ArrowArrayStream *st) {
 static const char *fh_query = FH_QUERY;
 static int64_t fh_query_rows = FH_ROWS;
 
+/* The stats of the last load fh_run ran. */
+static pgetl_load_stats fh_load_stats;
+
 /* Runs the path on `pool` (table fault_t); fills err; returns the code. */
 static inline pgetl_code fh_run(fh_path p, pgetl_pool *pool, pgetl_error *err) {
     pgetl_error_init(err);
@@ -275,8 +278,7 @@ static inline pgetl_code fh_run(fh_path p, pgetl_pool *pool, pgetl_error *err) {
         if (p == FH_LOAD_JOBS2)
             o.jobs = 2;
         const char *paths[1] = {fh_csv(p == FH_LOAD_MAXERR)};
-        pgetl_load_stats st;
-        return pgetl_load_files(pool, paths, 1, &o, &st, err);
+        return pgetl_load_files(pool, paths, 1, &o, &fh_load_stats, err);
     }
     pgetl_conn *conn = NULL;
     pgetl_code rc = pgetl_pool_acquire(pool, &conn, err);

@@ -291,6 +291,9 @@ static void run_case(const fault_case *fc) {
         if (!fc->event) /* mid-COPY: a data-path loss like any other */
             fh_assert_loss_message(FH_LOAD_JOBS2, &err);
     }
+    /* Only a failure after the decision to commit leaves the outcome open. */
+    assert_int_equal(fh_load_stats.committed, fc->want == ALL_ROWS);
+    assert_int_equal(fh_load_stats.commit_unknown, fc->want == DECIDED);
     if (fc->want == NO_ROWS) {
         assert_int_equal(fh_rows(pg), 0);
     } else if (fc->want == DECIDED) {
