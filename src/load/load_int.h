@@ -249,6 +249,11 @@ void pgetl__src_close(pgetl_load_src *src);
 pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_load_batch *b,
                              pgetl_error *err);
 
+/* Is this row COPY's end-of-data marker "\." (which would end the COPY early)? */
+static inline bool pgetl__is_eod_marker(const char *row, size_t len) {
+    return (len == 3 || (len == 4 && row[2] == '\r')) && row[0] == '\\' && row[1] == '.';
+}
+
 /*
  * Sends one batch as one COPY on `conn` (inside its open transaction).
  * Server-refused rows are rejected when max_errors > 0. Errors carry
