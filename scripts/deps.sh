@@ -16,6 +16,7 @@ packages=(
     util-linux                                 # runuser: the server refuses root
     openssl                                    # TLS test: CA and server certificates
     valgrind                                   # memcheck of the CLI (test_cli_valgrind)
+    nftables                                   # nft: black-hole fault test (test_fault_blackhole)
 )
 
 missing=()
