@@ -10,7 +10,7 @@ PORT=$(cat "$PGETL_TEST_STATE/port")
 # Each test script gets a database of its own on the shared cluster (CTest
 # runs tests in parallel and they name tables freely). A later dbname in a
 # conninfo string overrides the earlier one.
-TEST_DB="pgetl_$(basename "${BASH_SOURCE[1]:-$0}" .sh)"
+TEST_DB="pgetl_$(basename "${BASH_SOURCE[${#BASH_SOURCE[@]} - 1]}" .sh)"
 if [ "$(psql -X -At "$CLUSTER_DSN" -c "SELECT count(*) FROM pg_database WHERE datname = '$TEST_DB'")" = 0 ]; then
     psql -X -q "$CLUSTER_DSN" -c "CREATE DATABASE \"$TEST_DB\" TEMPLATE template0 ENCODING 'UTF8'" \
         >/dev/null 2>&1 || [ "$(psql -X -At "$CLUSTER_DSN" -c "SELECT count(*) FROM pg_database WHERE datname = '$TEST_DB'")" = 1 ]
