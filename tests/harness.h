@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -264,6 +265,59 @@ static inline harness_log *harness_log_capture(pgetl_log_level level) {
 
 static inline void harness_log_restore(void) {
     pgetl_log_set_handler(NULL, NULL, PGETL_LOG_WARN);
+}
+
+/*
+ * A private throwaway cluster (scripts/testdb.sh in a temporary directory)
+ * for tests that stop, halt or restart the server, which must never happen
+ * to the cluster other tests share. dsn is TCP as the password role.
+ */
+typedef struct harness_private {
+    char state_dir[256];
+    char dsn[512];
+    int port;
+} harness_private;
+
+/* Runs `testdb.sh CMD STATE_DIR [ARG]` on the private cluster; its exit status. */
+static inline int harness_private_cmd(const harness_private *p, const char *cmd, const char *arg) {
+    const char *s = getenv("PGETL_SCRIPTS");
+    char line[1024];
+    snprintf(line, sizeof line, "'%s/testdb.sh' %s '%s' %s >/dev/null",
+             s && s[0] ? s : PGETL_SOURCE_DIR "/scripts", cmd, p->state_dir, arg ? arg : "");
+    return system(line);
+}
+
+/* Starts one under /tmp/pgetl-<name>.XXXXXX; 0, or -1 (for cmocka setups). */
+static inline int harness_private_start(harness_private *p, const char *name) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->state_dir, sizeof p->state_dir, "/tmp/pgetl-%s.XXXXXX", name);
+    if (!mkdtemp(p->state_dir) || harness_private_cmd(p, "start", NULL) != 0)
+        return -1;
+    char path[300];
+    snprintf(path, sizeof path, "%s/port", p->state_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%d", &p->port) != 1)
+        p->port = 0;
+    fclose(f);
+    snprintf(p->dsn, sizeof p->dsn,
+             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
+             p->port);
+    return p->port ? 0 : -1;
+}
+
+static inline void harness_private_stop(harness_private *p) {
+    harness_private_cmd(p, "stop", NULL);
+    rmdir(p->state_dir);
+}
+
+/* A libpq connection to it (fails the test when it cannot connect). */
+static inline PGconn *harness_private_pq(const harness_private *p) {
+    PGconn *pg = PQconnectdb(p->dsn);
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("private cluster: %s", PQerrorMessage(pg));
+    return pg;
 }
 
 #endif /* PGETL_TESTS_HARNESS_H */

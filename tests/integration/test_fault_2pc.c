@@ -26,54 +26,26 @@
 
 #define FAULT_AT 500000
 
-static char state_dir[256];
-static char direct_dsn[512];
-static int private_port;
-
-static const char *scripts(void) {
-    const char *s = getenv("PGETL_SCRIPTS");
-    return s && s[0] ? s : PGETL_SOURCE_DIR "/scripts";
-}
+static harness_private priv;
 
 static int testdb(const char *cmd, const char *arg) {
-    char line[1024];
-    snprintf(line, sizeof line, "'%s/testdb.sh' %s '%s' %s >/dev/null", scripts(), cmd, state_dir,
-             arg ? arg : "");
-    return system(line);
+    return harness_private_cmd(&priv, cmd, arg);
 }
 
 static int setup(void **state) {
     (void)state;
-    snprintf(state_dir, sizeof state_dir, "/tmp/pgetl-fault-2pc.XXXXXX");
-    if (!mkdtemp(state_dir) || testdb("start", NULL) != 0)
-        return -1;
-    char path[300];
-    snprintf(path, sizeof path, "%s/port", state_dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    if (fscanf(f, "%d", &private_port) != 1)
-        private_port = 0;
-    fclose(f);
-    snprintf(direct_dsn, sizeof direct_dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
-             private_port);
-    return private_port ? 0 : -1;
+    return harness_private_start(&priv, "fault-2pc");
 }
 
 static int teardown(void **state) {
     (void)state;
-    testdb("stop", NULL);
-    rmdir(state_dir);
+    harness_private_stop(&priv);
     fh_csv_cleanup();
     return 0;
 }
 
 static PGconn *direct(void) {
-    PGconn *pg = PQconnectdb(direct_dsn);
-    if (PQstatus(pg) != CONNECTION_OK)
-        fail_msg("private cluster: %s", PQerrorMessage(pg));
-    return pg;
+    return harness_private_pq(&priv);
 }
 
 static int64_t prepared_left(PGconn *pg) {
@@ -216,7 +188,7 @@ static void run_case(const fault_case *fc) {
     fh_reset_table(pg);
     char app[64];
     snprintf(app, sizeof app, "fault_2pc_%d", (int)fc->what);
-    faultproxy *fp = fp_start(private_port);
+    faultproxy *fp = fp_start(priv.port);
     assert_non_null(fp);
     char dsn[512];
     snprintf(dsn, sizeof dsn,

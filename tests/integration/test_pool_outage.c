@@ -11,53 +11,27 @@
 
 #include <sys/stat.h>
 
-static char state_dir[256];
-static char tcp_dsn[512];
-
-static const char *scripts(void) {
-    const char *s = getenv("PGETL_SCRIPTS");
-    return s && s[0] ? s : PGETL_SOURCE_DIR "/scripts";
-}
+static harness_private priv;
 
 static int testdb(const char *cmd, const char *arg) {
-    char line[1024];
-    snprintf(line, sizeof line, "'%s/testdb.sh' %s '%s' %s >/dev/null", scripts(), cmd, state_dir,
-             arg ? arg : "");
-    return system(line);
+    return harness_private_cmd(&priv, cmd, arg);
 }
 
 static int setup(void **state) {
     (void)state;
-    snprintf(state_dir, sizeof state_dir, "/tmp/pgetl-pool-outage.XXXXXX");
-    if (!mkdtemp(state_dir))
-        return -1;
-    if (testdb("start", NULL) != 0)
-        return -1;
-    char path[300];
-    snprintf(path, sizeof path, "%s/port", state_dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    int port = 0;
-    if (fscanf(f, "%d", &port) != 1)
-        port = 0;
-    fclose(f);
-    snprintf(tcp_dsn, sizeof tcp_dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres", port);
-    return port ? 0 : -1;
+    return harness_private_start(&priv, "pool-outage");
 }
 
 static int teardown(void **state) {
     (void)state;
-    testdb("stop", NULL);
-    rmdir(state_dir);
+    harness_private_stop(&priv);
     return 0;
 }
 
 static pgetl_config outage_config(const char *app, int min, int max) {
     pgetl_config cfg;
     pgetl_config_init(&cfg);
-    cfg.dsn = tcp_dsn;
+    cfg.dsn = priv.dsn;
     cfg.application_name = app;
     cfg.pool_min = min;
     cfg.pool_max = max;
