@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan, coverage on the
-# library) in build-fuzz/ and runs each for N seconds (default 20, as CI):
+# library) in build-fuzz/ and runs each for N seconds (default 30, as CI):
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=${1:-20}
+secs=${1:-30}
 shift || true
 case "$secs" in
 '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-target] [target...]" >&2; exit 2 ;;
