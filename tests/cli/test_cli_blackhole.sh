@@ -83,6 +83,11 @@ for _ in $(seq 1 300); do
     sleep 0.05
 done
 [ "$copying" != 0 ] || fail "the load's COPY was not seen within 15 s"
+# The rows so far fill four batches and part of a fifth, which waits for more
+# input. Let the sender get the fourth batch's result first: a black hole
+# that swallowed that reply (every byte sent already acknowledged) could
+# only be noticed by keepalives, not by --tcp-user-timeout.
+sleep 0.5
 ports=$(sql "SELECT client_port FROM pg_stat_activity WHERE application_name = '$APP'")
 [ -n "$ports" ] || fail "no client port for $APP"
 rules=""

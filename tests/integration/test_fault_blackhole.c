@@ -225,15 +225,16 @@ static int pooled_port(pgetl_pool *pool) {
 #define BH_AT_BYTES 500000
 
 static void user_timeout_check(env *e, pgetl_pool *pool, const char *what, pgetl_code rc,
-                               const pgetl_error *err, double secs) {
+                               const pgetl_error *err, double secs, double bound) {
     printf("FAULT | black hole mid-COPY (tcp_user_timeout_s 2, io_timeout_s 0) | %s | %s | "
            "%.2f s | %s\n",
            what, pgetl_code_name(rc), secs, err->message);
     fflush(stdout);
     bh_stop_or_fail();
     assert_int_equal(rc, PGETL_ECONNLOST);
-    assert_non_null(strstr(err->message, "tcp_user_timeout_s (2 s) expired"));
-    assert_true(secs <= USER_TIMEOUT + SLACK_S);
+    assert_non_null(strstr(err->message, "tcp_user_timeout_s (2 s)"));
+    assert_non_null(strstr(err->message, " expired"));
+    assert_true(secs <= bound + SLACK_S);
     assert_int_equal(fh_rows(e->pg), 0);
     fh_assert_pool_recovers(pool);
     assert_int_equal(fh_rows(e->pg), 0);
@@ -279,7 +280,7 @@ static void user_timeout_records(void **s) {
     double secs = fh_now() - t0;
     fh_watchdog_disarm();
     pgetl_pool_release(pool, conn);
-    user_timeout_check(&e, pool, "records writer", rc, &err, secs);
+    user_timeout_check(&e, pool, "records writer", rc, &err, secs, USER_TIMEOUT);
     fh_assert_loss_message(FH_RECORDS, &err);
     pgetl_pool_destroy(pool);
     env_close(&e);
@@ -303,14 +304,22 @@ static void load_progress(void *user, const pgetl_load_progress *p) {
     b->nft_rc = bh_start(b->server_port, b->client_port);
     b->t0 = fh_now();
     if (b->nft_rc == 0)
-        fh_watchdog_arm(3 * USER_TIMEOUT + 2, "pgetl_load_files into a black hole");
+        fh_watchdog_arm(3 * (USER_TIMEOUT + 3) + 2, "pgetl_load_files into a black hole");
 }
 
 static void user_timeout_load(void **s) {
     (void)s;
     env e;
     env_open(&e, "fault_bh_user_load");
+    /*
+     * The load sends from a worker thread while this callback runs on the
+     * reader's, so the black hole may start while the worker waits for a
+     * COPY's result with every byte it sent acknowledged: no unacknowledged
+     * data, so only keepalives can notice (as with the CLI's defaults).
+     * Both are set; whichever fires, the load ends within idle + 3 probes.
+     */
     e.cfg.tcp_user_timeout_s = USER_TIMEOUT;
+    e.cfg.keepalives_idle_s = USER_TIMEOUT;
     pgetl_pool *pool = NULL;
     pgetl_error err;
     assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
@@ -334,7 +343,7 @@ static void user_timeout_load(void **s) {
     }
     if (!b.started)
         fail_msg("the load ended (%s) before the black hole started", pgetl_code_name(rc));
-    user_timeout_check(&e, pool, "load (atomic)", rc, &err, secs);
+    user_timeout_check(&e, pool, "load (atomic)", rc, &err, secs, USER_TIMEOUT + 3 * 1.0);
     assert_false(st.committed);
     fh_assert_loss_message(FH_LOAD, &err);
     pgetl_pool_destroy(pool);
