@@ -92,7 +92,9 @@ bool cli_value_abbreviates_option(const char *value, const struct option *opts);
 /*
  * --connect-timeout, --statement-timeout, --io-timeout, --tcp-user-timeout
  * and --keepalives-idle, shared by check, load and export. Each command puts
- * CLI_TIMEOUT_OPTIONS in its option table and prints CLI_TIMEOUT_HELP.
+ * CLI_TIMEOUT_OPTIONS in its option table and prints CLI_TIMEOUT_HELP; the
+ * top-level --help prints CLI_TIMEOUT_SUMMARY. A default changed in
+ * cli_timeouts_init() is changed in both texts.
  */
 enum {
     CLI_OPT_CONNECT_TIMEOUT = 1024,
@@ -124,6 +126,15 @@ enum {
     "                            unacknowledged this long (default 0: the kernel's own)\n"         \
     "  --keepalives-idle SECS    TCP: keepalive probes after SECS idle; a peer that\n"             \
     "                            vanished is noticed after about twice this (default 60)\n"
+
+/* The same flags, one line each, for the top-level `pgetl --help`. */
+#define CLI_TIMEOUT_SUMMARY                                                                        \
+    "Timeouts of check, load and export (SECS; 0 turns a bound off; COMMAND --help):\n"            \
+    "  --connect-timeout SECS    each connection attempt (default 10)\n"                           \
+    "  --io-timeout SECS         fail when nothing moves while waiting (default 3600)\n"           \
+    "  --statement-timeout SECS  the server's statement_timeout (default 0: off)\n"                \
+    "  --tcp-user-timeout SECS   sent data unacknowledged this long (default 0: off)\n"            \
+    "  --keepalives-idle SECS    TCP: keepalive probes after SECS idle (default 60)\n"
 
 typedef struct cli_timeouts {
     double connect_s, statement_s, io_s, tcp_user_s, keepalives_idle_s;

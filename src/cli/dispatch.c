@@ -19,7 +19,7 @@ static void usage(FILE *out) {
                  "\n"
                  "Connection: --dsn DSN on each command, else $PGETL_DSN, else libpq's PG*\n"
                  "variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD, ~/.pgpass).\n"
-                 "\n"
+                 "\n" CLI_TIMEOUT_SUMMARY "\n"
                  "Exit codes:\n"
                  "  0  success\n"
                  "  1  the operation failed (an atomic load rolled back: nothing committed)\n"

@@ -9,6 +9,12 @@ expect_contains "$OUT" "pgetl 0." "--version"
 run "$PGETL" --help
 expect_rc 0
 for word in check "Exit codes" "usage error"; do expect_contains "$OUT" "$word" "--help"; done
+# The timeout flags that check, load and export share, each with its default.
+for word in "--connect-timeout SECS" "(default 10)" "--statement-timeout SECS" \
+    "--io-timeout SECS" "(default 3600)" "--tcp-user-timeout SECS" "--keepalives-idle SECS" \
+    "(default 60)"; do
+    expect_contains "$OUT" "$word" "--help"
+done
 
 run "$PGETL"
 expect_rc 2
