@@ -10,6 +10,10 @@
  * exercise escaping), commits, and prints "copied <n> rows" on stdout.
  * SNDBUF_BYTES, when given, shrinks the socket's send and receive buffers so
  * the kernel pushes back early and every "would block" path is taken.
+ *
+ * A stalled server never makes the socket ready, so each wait is bounded by
+ * pgetl_async_copy_timeout_ms(): when it runs out the loop polls anyway, and
+ * a poll past io_timeout_s fails with "io_timeout_s (N s) expired".
  */
 #include <pgetl/pgetl.h>
 
@@ -28,8 +32,15 @@ static int die(const char *what, const pgetl_error *err) {
     return 1;
 }
 
-/* Waits on epoll for the events pgetl asked for. Returns 0, or -1 on error. */
-static int wait_for(int ep, int fd, int want) {
+/* How long the server may stay silent while the COPY waits on it. */
+#define IO_TIMEOUT_S 30.0
+
+/*
+ * Waits on epoll for the events pgetl asked for, at most timeout_ms (-1: no
+ * bound is running, wait for the socket alone). Returns 0 when the socket is
+ * ready or the time ran out (either way the caller polls next), -1 on error.
+ */
+static int wait_for(int ep, int fd, int want, int timeout_ms) {
     struct epoll_event ev = {.events = 0, .data.fd = fd};
     if (want & PGETL_WANT_READ)
         ev.events |= EPOLLIN;
@@ -39,13 +50,8 @@ static int wait_for(int ep, int fd, int want) {
         return -1;
     struct epoll_event out;
     for (;;) {
-        int n = epoll_wait(ep, &out, 1, 30000);
-        if (n > 0)
+        if (epoll_wait(ep, &out, 1, timeout_ms) >= 0)
             return 0;
-        if (n == 0) {
-            fprintf(stderr, "epoll_copy: no progress for 30 s\n");
-            return -1;
-        }
         if (errno != EINTR)
             return -1;
     }
@@ -63,6 +69,7 @@ int main(int argc, char **argv) {
     pgetl_config cfg;
     pgetl_config_init(&cfg);
     cfg.dsn = argv[1];
+    cfg.io_timeout_s = IO_TIMEOUT_S;
     pgetl_error err;
     pgetl_conn *conn = NULL;
     if (pgetl_connect(&cfg, &conn, &err) != PGETL_OK)
@@ -120,7 +127,7 @@ int main(int argc, char **argv) {
         /* Buffer full. If polling already made no room, wait for the socket. */
         if (polled) {
             waits++;
-            if (wait_for(ep, fd, want) != 0) {
+            if (wait_for(ep, fd, want, pgetl_async_copy_timeout_ms(op)) != 0) {
                 rc = pgetl_error_set(&err, PGETL_EIO, "epoll wait failed");
                 break;
             }
@@ -137,7 +144,7 @@ int main(int argc, char **argv) {
         if (rc != PGETL_EAGAIN)
             break;
         waits++;
-        if (wait_for(ep, fd, want) != 0) {
+        if (wait_for(ep, fd, want, pgetl_async_copy_timeout_ms(op)) != 0) {
             rc = PGETL_EIO;
             pgetl_error_set(&err, PGETL_EIO, "epoll wait failed");
             break;
