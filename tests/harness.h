@@ -117,21 +117,38 @@ static inline const char *harness_dsn(void) {
     return dsn;
 }
 
+/* The shared cluster's port (from harness_dsn). Fails the test when the DSN has none. */
+static inline int harness_port(void) {
+    const char *port = strstr(harness_dsn(), "port=");
+    if (!port)
+        fail_msg("test DSN has no port: %s", harness_dsn());
+    return atoi(port + 5);
+}
+
+/*
+ * A DSN over TCP to 127.0.0.1:port (the shared cluster's, a private
+ * cluster's, or a fault proxy's in front of either) as the password role
+ * `pgetl_pw` (scram-sha-256), for database `dbname` (NULL: this binary's,
+ * pgetl_<binary>).
+ */
+static inline void harness_tcp_dsn_at(int port, const char *dbname, char *dsn_out, size_t size) {
+    char own[64];
+    if (!dbname) {
+        snprintf(own, sizeof own, "pgetl_%s", PGETL_TEST_NAME);
+        dbname = own;
+    }
+    snprintf(dsn_out, size, "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=%s",
+             port, dbname);
+}
+
 /*
  * The same database over TCP 127.0.0.1 as the password role `pgetl_pw`
  * (scram-sha-256), for tests that need a real socket or a password.
  */
 static inline const char *harness_tcp_dsn(void) {
     static char dsn[512];
-    if (dsn[0])
-        return dsn;
-    const char *base = harness_dsn();
-    const char *port = strstr(base, "port=");
-    if (!port)
-        fail_msg("test DSN has no port: %s", base);
-    snprintf(dsn, sizeof dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=pgetl_%s",
-             atoi(port + 5), PGETL_TEST_NAME);
+    if (!dsn[0])
+        harness_tcp_dsn_at(harness_port(), NULL, dsn, sizeof dsn);
     return dsn;
 }
 

@@ -133,6 +133,48 @@ static inline int fh_wait_proxy_idle(faultproxy *fp) {
     return n;
 }
 
+/* ---- setup: a proxy in front of a cluster, a pool through it ---------------- */
+
+/*
+ * Starts a fault proxy in front of 127.0.0.1:target_port (harness_port() for
+ * the shared cluster) and writes the DSN that goes through it to dsn_out
+ * (harness_tcp_dsn_at: role pgetl_pw, database dbname, NULL for this
+ * binary's). Fails the test when the proxy cannot start; fp_stop() frees it.
+ */
+static inline faultproxy *fh_proxy_start(int target_port, const char *dbname, char *dsn_out,
+                                         size_t size) {
+    faultproxy *fp = fp_start(target_port);
+    assert_non_null(fp);
+    harness_tcp_dsn_at(fp_port(fp), dbname, dsn_out, size);
+    return fp;
+}
+
+/*
+ * The fault tests' pool config (dsn and app are borrowed): pool_min 1,
+ * pool_max 3, acquire_timeout_s 5, connect_timeout_s 2 (short, so a stalled
+ * connect fails fast), the rest pgetl's defaults. Cases override what they
+ * test.
+ */
+static inline pgetl_config fh_config(const char *dsn, const char *app) {
+    pgetl_config cfg;
+    pgetl_config_init(&cfg);
+    cfg.dsn = dsn;
+    cfg.application_name = app;
+    cfg.pool_min = 1;
+    cfg.pool_max = 3;
+    cfg.acquire_timeout_s = 5;
+    cfg.connect_timeout_s = 2;
+    return cfg;
+}
+
+/* A pool for cfg (free with pgetl_pool_destroy); fails the test when it cannot be made. */
+static inline pgetl_pool *fh_pool_create(const pgetl_config *cfg) {
+    pgetl_pool *pool = NULL;
+    pgetl_error err;
+    assert_pgetl_ok(pgetl_pool_create(cfg, &pool, &err), &err);
+    return pool;
+}
+
 /* ---- trigger: act once the proxy has moved `bytes` in a direction ---------- */
 
 typedef struct fh_trigger {
@@ -345,6 +387,20 @@ static inline pgetl_code fh_run(fh_path p, pgetl_pool *pool, pgetl_error *err) {
         pgetl_rollback(conn, NULL);
     }
     pgetl_pool_release(pool, conn);
+    return rc;
+}
+
+/*
+ * fh_run under the hang watchdog (armed for watchdog_s, naming `what`);
+ * *secs_out gets how long the path took.
+ */
+static inline pgetl_code fh_run_watched(fh_path p, pgetl_pool *pool, double watchdog_s,
+                                        const char *what, double *secs_out, pgetl_error *err) {
+    fh_watchdog_arm(watchdog_s, what);
+    double t0 = fh_now();
+    pgetl_code rc = fh_run(p, pool, err);
+    *secs_out = fh_now() - t0;
+    fh_watchdog_disarm();
     return rc;
 }
 

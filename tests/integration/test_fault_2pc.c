@@ -188,29 +188,19 @@ static void run_case(const fault_case *fc) {
     fh_reset_table(pg);
     char app[64];
     snprintf(app, sizeof app, "fault_2pc_%d", (int)fc->what);
-    faultproxy *fp = fp_start(priv.port);
-    assert_non_null(fp);
     char dsn[512];
-    snprintf(dsn, sizeof dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
-             fp_port(fp));
+    faultproxy *fp = fh_proxy_start(priv.port, "postgres", dsn, sizeof dsn);
     fh_csv(false);
     int fds0 = fh_fd_count();
 
-    pgetl_config cfg;
-    pgetl_config_init(&cfg);
-    cfg.dsn = dsn;
-    cfg.application_name = app;
+    pgetl_config cfg = fh_config(dsn, app);
     /* Exactly the load's two connections go through the proxy: pairs 0 and 1. */
-    cfg.pool_min = 1;
     cfg.pool_max = 2;
     cfg.acquire_timeout_s = 15;
-    cfg.connect_timeout_s = 2;
     cfg.reconnect_timeout_s = 30;
     cfg.io_timeout_s = 1;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&cfg, &pool, &err), &err);
 
     pthread_mutex_lock(&inj.mu);
     inj.event = fc->event;
@@ -228,11 +218,8 @@ static void run_case(const fault_case *fc) {
         fp_set(fp, FP_UP, FP_SLOW, 0, 4 << 20); /* so the fault lands mid-COPY */
         fh_trigger_start(&trig);
     }
-    fh_watchdog_arm(60, fc->name);
-    double t0 = fh_now();
-    pgetl_code rc = fh_run(FH_LOAD_JOBS2, pool, &err);
-    double secs = fh_now() - t0;
-    fh_watchdog_disarm();
+    double secs;
+    pgetl_code rc = fh_run_watched(FH_LOAD_JOBS2, pool, 60, fc->name, &secs, &err);
     if (!fc->event)
         fh_trigger_join(&trig);
     pgetl_log_set_handler(NULL, NULL, PGETL_LOG_WARN);

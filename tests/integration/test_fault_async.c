@@ -21,13 +21,6 @@
 
 #define BOUND 1.0
 
-static int cluster_port(void) {
-    const char *port = strstr(harness_dsn(), "port=");
-    if (!port)
-        fail_msg("test DSN has no port");
-    return atoi(port + 5);
-}
-
 typedef struct env {
     PGconn *pg;
     faultproxy *fp; /* NULL: the Unix socket */
@@ -44,27 +37,17 @@ static void env_open(env *e, const char *app, bool tcp, double bound) {
     fh_reset_table(e->pg);
     snprintf(e->app, sizeof e->app, "%s", app);
     if (tcp) {
-        e->fp = fp_start(cluster_port());
-        assert_non_null(e->fp);
-        snprintf(e->dsn, sizeof e->dsn,
-                 "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=pgetl_%s",
-                 fp_port(e->fp), PGETL_TEST_NAME);
+        e->fp = fh_proxy_start(harness_port(), NULL, e->dsn, sizeof e->dsn);
     } else {
         snprintf(e->dsn, sizeof e->dsn, "%s", harness_dsn());
         assert_non_null(strstr(e->dsn, "host=/"));
     }
     e->fds0 = fh_fd_count();
-    pgetl_config cfg;
-    pgetl_config_init(&cfg);
-    cfg.dsn = e->dsn;
-    cfg.application_name = e->app;
-    cfg.pool_min = 1;
+    pgetl_config cfg = fh_config(e->dsn, e->app);
     cfg.pool_max = 2;
-    cfg.acquire_timeout_s = 5;
-    cfg.connect_timeout_s = 2;
     cfg.io_timeout_s = bound;
+    e->pool = fh_pool_create(&cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&cfg, &e->pool, &err), &err);
     assert_pgetl_ok(pgetl_pool_acquire(e->pool, &e->conn, &err), &err);
 }
 

@@ -146,13 +146,6 @@ static void bh_stop_or_fail(void) {
 
 /* ---- environment ------------------------------------------------------------ */
 
-static int cluster_port(void) {
-    const char *port = strstr(harness_dsn(), "port=");
-    if (!port)
-        fail_msg("test DSN has no port");
-    return atoi(port + 5);
-}
-
 static int local_port(pgetl_conn *conn) {
     struct sockaddr_storage a;
     socklen_t len = sizeof a;
@@ -185,10 +178,7 @@ static void env_open(env *e, const char *app) {
     snprintf(e->app, sizeof e->app, "%s", app);
     fh_csv(false);
     e->fds0 = fh_fd_count();
-    pgetl_config_init(&e->cfg);
-    e->cfg.dsn = harness_tcp_dsn();
-    e->cfg.application_name = e->app;
-    e->cfg.pool_min = 1;
+    e->cfg = fh_config(harness_tcp_dsn(), e->app);
     e->cfg.pool_max = 1; /* the connection whose port we read is the one used */
     e->cfg.acquire_timeout_s = 10;
     e->cfg.connect_timeout_s = 5;
@@ -245,9 +235,8 @@ static void user_timeout_records(void **s) {
     env e;
     env_open(&e, "fault_bh_user_records");
     e.cfg.tcp_user_timeout_s = USER_TIMEOUT;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     pgetl_conn *conn = NULL;
     assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
     int port = local_port(conn);
@@ -266,7 +255,7 @@ static void user_timeout_records(void **s) {
         bytes += n + 8;
         rc = pgetl_copy_write_row(copy, vals, NULL, &err);
         if (t0 == 0 && bytes >= BH_AT_BYTES) {
-            bh_start_or_fail(cluster_port(), port);
+            bh_start_or_fail(harness_port(), port);
             fh_watchdog_arm(3 * USER_TIMEOUT + 2, "records writer into a black hole");
             t0 = fh_now();
         }
@@ -320,10 +309,9 @@ static void user_timeout_load(void **s) {
      */
     e.cfg.tcp_user_timeout_s = USER_TIMEOUT;
     e.cfg.keepalives_idle_s = USER_TIMEOUT;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
-    load_bh b = {.server_port = cluster_port(), .client_port = pooled_port(pool)};
+    load_bh b = {.server_port = harness_port(), .client_port = pooled_port(pool)};
     pgetl_load_options o;
     pgetl_load_options_init(&o);
     o.table = "fault_t";
@@ -393,9 +381,8 @@ static void keepalive_idle_wait(void **s) {
     env_open(&e, "fault_bh_keepalive");
     e.cfg.keepalives_idle_s = KA_IDLE;
     e.cfg.tcp_user_timeout_s = 0;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     pgetl_conn *conn = NULL;
     assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
     int port = local_port(conn);
@@ -423,7 +410,7 @@ static void keepalive_idle_wait(void **s) {
         pthread_join(t, NULL);
         fail_msg("pg_sleep never started with nothing unacknowledged (%s)", sl.err.message);
     }
-    int nrc = bh_start(cluster_port(), port);
+    int nrc = bh_start(harness_port(), port);
     double t0 = fh_now();
     if (nrc != 0) {
         bh_stop();

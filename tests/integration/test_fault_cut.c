@@ -14,13 +14,6 @@
 
 typedef enum fault_kind { CUT, TERMINATE } fault_kind;
 
-static int cluster_port(void) {
-    const char *port = strstr(harness_dsn(), "port=");
-    if (!port)
-        fail_msg("test DSN has no port");
-    return atoi(port + 5);
-}
-
 static void terminate_action(void *arg) {
     const char *app = arg;
     PGconn *pg = harness_pq();
@@ -33,26 +26,14 @@ static void run_fault(fh_path path, fault_kind kind) {
     fh_reset_table(pg);
     char app[64];
     snprintf(app, sizeof app, "fault_%s_%d", kind == CUT ? "cut" : "term", (int)path);
-    faultproxy *fp = fp_start(cluster_port());
-    assert_non_null(fp);
     char dsn[512];
-    snprintf(dsn, sizeof dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=pgetl_%s",
-             fp_port(fp), PGETL_TEST_NAME);
+    faultproxy *fp = fh_proxy_start(harness_port(), NULL, dsn, sizeof dsn);
     fh_csv(path == FH_LOAD_MAXERR); /* written before counting descriptors */
     int fds0 = fh_fd_count();
 
-    pgetl_config cfg;
-    pgetl_config_init(&cfg);
-    cfg.dsn = dsn;
-    cfg.application_name = app;
-    cfg.pool_min = 1;
-    cfg.pool_max = 3;
-    cfg.acquire_timeout_s = 5;
-    cfg.connect_timeout_s = 2;
-    pgetl_pool *pool = NULL;
+    pgetl_config cfg = fh_config(dsn, app);
+    pgetl_pool *pool = fh_pool_create(&cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&cfg, &pool, &err), &err);
 
     fp_dir dir = fh_path_dir(path);
     fh_trigger trig = {
@@ -66,11 +47,8 @@ static void run_fault(fh_path path, fault_kind kind) {
             fp_set(fp, dir, FP_SLOW, 0, 4 << 20);
         fh_trigger_start(&trig);
     }
-    fh_watchdog_arm(30, fh_path_name[path]);
-    double t0 = fh_now();
-    pgetl_code rc = fh_run(path, pool, &err);
-    double secs = fh_now() - t0;
-    fh_watchdog_disarm();
+    double secs;
+    pgetl_code rc = fh_run_watched(path, pool, 30, fh_path_name[path], &secs, &err);
     if (kind == TERMINATE)
         assert_true(fh_trigger_join(&trig)); /* the kill happened mid-transfer */
     fp_pass(fp);

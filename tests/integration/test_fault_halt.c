@@ -50,27 +50,16 @@ static void run_halt(fh_path path) {
     PQfinish(pg);
     char app[64];
     snprintf(app, sizeof app, "fault_halt_%d", (int)path);
-    faultproxy *fp = fp_start(priv.port);
-    assert_non_null(fp);
     char dsn[512];
-    snprintf(dsn, sizeof dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=postgres",
-             fp_port(fp));
+    faultproxy *fp = fh_proxy_start(priv.port, "postgres", dsn, sizeof dsn);
     fh_csv(path == FH_LOAD_MAXERR);
     int fds0 = fh_fd_count();
 
-    pgetl_config cfg;
-    pgetl_config_init(&cfg);
-    cfg.dsn = dsn;
-    cfg.application_name = app;
-    cfg.pool_min = 1;
-    cfg.pool_max = 3;
+    pgetl_config cfg = fh_config(dsn, app);
     cfg.acquire_timeout_s = 15;
-    cfg.connect_timeout_s = 2;
     cfg.reconnect_timeout_s = 30;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&cfg, &pool, &err), &err);
 
     fp_dir dir = fh_path_dir(path);
     if (dir == FP_UP)
@@ -81,11 +70,8 @@ static void run_halt(fh_path path) {
     halted = 0;
     fh_trigger trig = {.fp = fp, .dir = dir, .bytes = HALT_AT, .action = halt_action};
     fh_trigger_start(&trig);
-    fh_watchdog_arm(30, fh_path_name[path]);
-    double t0 = fh_now();
-    pgetl_code rc = fh_run(path, pool, &err);
-    double secs = fh_now() - t0;
-    fh_watchdog_disarm();
+    double secs;
+    pgetl_code rc = fh_run_watched(path, pool, 30, fh_path_name[path], &secs, &err);
     assert_true(fh_trigger_join(&trig));
     assert_true(halted);
     fh_query = FH_QUERY;

@@ -31,13 +31,6 @@
 #define STALL_AT 500000
 #define BOUND 1.0
 
-static int cluster_port(void) {
-    const char *port = strstr(harness_dsn(), "port=");
-    if (!port)
-        fail_msg("test DSN has no port");
-    return atoi(port + 5);
-}
-
 typedef struct env {
     PGconn *pg;
     faultproxy *fp;
@@ -52,21 +45,11 @@ static void env_open(env *e, const char *app) {
     e->pg = harness_pq();
     fh_reset_table(e->pg);
     snprintf(e->app, sizeof e->app, "%s", app);
-    e->fp = fp_start(cluster_port());
-    assert_non_null(e->fp);
-    snprintf(e->dsn, sizeof e->dsn,
-             "host=127.0.0.1 port=%d user=pgetl_pw password=pgetl-secret dbname=pgetl_%s",
-             fp_port(e->fp), PGETL_TEST_NAME);
+    e->fp = fh_proxy_start(harness_port(), NULL, e->dsn, sizeof e->dsn);
     fh_csv(false);
     fh_csv(true);
     e->fds0 = fh_fd_count();
-    pgetl_config_init(&e->cfg);
-    e->cfg.dsn = e->dsn;
-    e->cfg.application_name = e->app;
-    e->cfg.pool_min = 1;
-    e->cfg.pool_max = 3;
-    e->cfg.acquire_timeout_s = 5;
-    e->cfg.connect_timeout_s = 2;
+    e->cfg = fh_config(e->dsn, e->app);
 }
 
 /* After the pool is gone: no backend, no proxied connection, no descriptor left. */
@@ -135,15 +118,11 @@ static void io_stall(fh_path path) {
     snprintf(app, sizeof app, "fault_stall_io_%d", (int)path);
     env_open(&e, app);
     e.cfg.io_timeout_s = BOUND;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     fp_set(e.fp, fh_path_dir(path), FP_STALL, STALL_AT, 0);
-    fh_watchdog_arm(3 * BOUND + 2, fh_path_name[path]);
-    double t0 = fh_now();
-    pgetl_code rc = fh_run(path, pool, &err);
-    double secs = fh_now() - t0;
-    fh_watchdog_disarm();
+    double secs;
+    pgetl_code rc = fh_run_watched(path, pool, 3 * BOUND + 2, fh_path_name[path], &secs, &err);
     fh_report(fh_path_dir(path) == FP_UP ? "stall client->server after 0.5 MB (io_timeout_s 1)"
                                          : "stall server->client after 0.5 MB (io_timeout_s 1)",
               path, rc, &err, secs);
@@ -168,9 +147,8 @@ static void io_timeout_spares_idle(void **s) {
     env_open(&e, "fault_stall_io_idle");
     e.cfg.io_timeout_s = 0.5;
     e.cfg.pool_max = 1;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     usleep(1200000); /* idle in the pool */
     pgetl_conn *conn = NULL;
     assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
@@ -235,9 +213,8 @@ static void io_timeout_no_answer(void **s) {
     env e;
     env_open(&e, "fault_stall_io_noanswer");
     e.cfg.io_timeout_s = BOUND;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     static const char *const what[3] = {"pgetl_execute", "pgetl_query_arrow", "pgetl_export_fd"};
     for (int op = 0; op < 3; op++) {
         fp_pass(e.fp);
@@ -285,9 +262,8 @@ static void io_timeout_query_arrow_params(void **s) {
     env e;
     env_open(&e, "fault_stall_io_qa_params");
     e.cfg.io_timeout_s = BOUND;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     pgetl_conn *conn = NULL;
     assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
     fp_set(e.fp, FP_DOWN, FP_STALL, STALL_AT, 0);
@@ -337,20 +313,16 @@ static void statement_blocked(fh_path path) {
     snprintf(app, sizeof app, "fault_stall_stmt_%d", (int)path);
     env_open(&e, app);
     e.cfg.statement_timeout_s = BOUND;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     /* Another session holds the table: every path's statement waits on it. */
     PGconn *locker = harness_pq();
     harness_sql(locker, "BEGIN");
     harness_sql(locker, "LOCK TABLE fault_t IN ACCESS EXCLUSIVE MODE");
     fh_query = "SELECT id, v FROM fault_t";
     fh_query_rows = 0;
-    fh_watchdog_arm(3 * BOUND + 2, fh_path_name[path]);
-    double t0 = fh_now();
-    pgetl_code rc = fh_run(path, pool, &err);
-    double secs = fh_now() - t0;
-    fh_watchdog_disarm();
+    double secs;
+    pgetl_code rc = fh_run_watched(path, pool, 3 * BOUND + 2, fh_path_name[path], &secs, &err);
     fh_query = FH_QUERY;
     fh_query_rows = FH_ROWS;
     harness_sql(locker, "ROLLBACK");
@@ -378,9 +350,8 @@ static void tcp_user_timeout_copy(void **s) {
     env e;
     env_open(&e, "fault_stall_tcp_user");
     e.cfg.tcp_user_timeout_s = BOUND;
-    pgetl_pool *pool = NULL;
+    pgetl_pool *pool = fh_pool_create(&e.cfg);
     pgetl_error err;
-    assert_pgetl_ok(pgetl_pool_create(&e.cfg, &pool, &err), &err);
     pgetl_conn *conn = NULL;
     assert_pgetl_ok(pgetl_pool_acquire(pool, &conn, &err), &err);
     pgetl_copy *copy = NULL;
