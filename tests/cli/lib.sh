@@ -57,3 +57,51 @@ expect_not_contains() {
     *) ;;
     esac
 }
+
+# wait_port_file FILE WHAT: waits up to 5 s for FILE to have content (a
+# listener started in the background writes its port there once it
+# listens); fails saying WHAT did not start otherwise.
+wait_port_file() {
+    for _ in $(seq 1 100); do
+        [ -s "$1" ] && return 0
+        sleep 0.05
+    done
+    fail "$2 did not start"
+}
+
+# paced_export_start NAME SECS [EXPORT FLAGS...]: starts, in the background
+# and under `timeout SECS`, a `pgetl export` to $WORK/NAME.csv of a
+# 3,000,000-row query that the server paces (0.1 s asleep every 100,000
+# rows), so it is still streaming when the caller strikes. Sets EXPORTER (the
+# background shell's pid) and BACKEND (the pid of the export's COPY backend,
+# found by a column named NAME_<shell pid>; fails when not seen within 15 s).
+# Once EXPORTER has been waited for, paced_export_result NAME sets RC, OUT
+# and ERR from the export's exit code, stdout and stderr.
+paced_export_start() {
+    local name=$1 secs=$2
+    shift 2
+    local col="${name}_$$"
+    (
+        set +e
+        timeout "$secs" "$PGETL" export --dsn "$DSN" --no-progress -o "$WORK/$name.csv" "$@" \
+            --query "SELECT g, repeat('x', 50) AS $col FROM generate_series(1, 3000000) g
+                     WHERE g % 100000 <> 0 OR pg_sleep(0.1)::text = ''" \
+            >"$WORK/$name.out" 2>"$WORK/$name.err"
+        echo $? >"$WORK/$name.rc"
+    ) &
+    EXPORTER=$!
+    BACKEND=""
+    for _ in $(seq 1 300); do
+        BACKEND=$(sql "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'COPY%$col%'
+                       AND pid <> pg_backend_pid() LIMIT 1")
+        [ -n "$BACKEND" ] && return 0
+        sleep 0.05
+    done
+    fail "no export COPY seen within 15 s"
+}
+
+paced_export_result() { # NAME
+    RC=$(cat "$WORK/$1.rc")
+    OUT=$(cat "$WORK/$1.out")
+    ERR=$(cat "$WORK/$1.err")
+}

@@ -9,33 +9,15 @@
 . "$(dirname "$0")/lib_load.sh"
 
 # 1. export killed mid-stream
-out="$WORK/big.csv"
-(
-    set +e
-    timeout 120 "$PGETL" export --dsn "$DSN" --no-progress -o "$out" \
-        --query "SELECT g, repeat('x', 50) FROM generate_series(1, 3000000) g
-                 WHERE g % 100000 <> 0 OR pg_sleep(0.1)::text = ''" \
-        >"$WORK/out" 2>"$WORK/err"
-    echo $? >"$WORK/rc"
-) &
-EXPORTER=$!
-pid=""
-for _ in $(seq 1 300); do
-    pid=$(sql "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'COPY%generate_series%'
-               AND pid <> pg_backend_pid() LIMIT 1")
-    [ -n "$pid" ] && break
-    sleep 0.05
-done
-[ -n "$pid" ] || fail "no export COPY seen within 15 s"
+paced_export_start killed 120
 sleep 0.3
-sql "SELECT pg_terminate_backend($pid)" >/dev/null
+sql "SELECT pg_terminate_backend($BACKEND)" >/dev/null
 wait "$EXPORTER" || true
-RC=$(cat "$WORK/rc")
-ERR=$(cat "$WORK/err")
+paced_export_result killed
 [ "$RC" != 124 ] || fail "export hung after pg_terminate_backend"
 expect_rc 1
 expect_contains "$ERR" "terminating connection due to administrator command" "export stderr"
-[ ! -e "$out" ] || fail "a partial export file was left behind"
+[ ! -e "$WORK/killed.csv" ] || fail "a partial export file was left behind"
 ok "export killed mid-stream: exit 1, clear message, no partial file"
 
 # 2. a server that never answers
@@ -60,8 +42,7 @@ while time.time() < end:
 PY
 HOLE=$!
 trap 'kill $HOLE 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do [ -s "$port_file" ] && break; sleep 0.05; done
-[ -s "$port_file" ] || fail "blackhole listener did not start"
+wait_port_file "$port_file" "blackhole listener"
 BH="host=127.0.0.1 port=$(cat "$port_file") user=nobody dbname=nothing"
 printf 'id,v\n1,a\n' >"$WORK/one.csv"
 for cmd in check load export; do

@@ -90,8 +90,7 @@ PROXY_PID=""
 start_proxy() { # dir mode after
     "$PGETL_FAULTPROXY" "$PORT" "$@" >"$WORK/proxy.port" &
     PROXY_PID=$!
-    for _ in $(seq 1 100); do [ -s "$WORK/proxy.port" ] && break; sleep 0.05; done
-    [ -s "$WORK/proxy.port" ] || fail "the fault proxy did not start"
+    wait_port_file "$WORK/proxy.port" "the fault proxy"
     PDSN="host=127.0.0.1 port=$(cat "$WORK/proxy.port") user=pgetl_pw password=pgetl-secret dbname=$TEST_DB"
 }
 stop_proxy() {
@@ -138,33 +137,14 @@ expect_contains "$ERR" "--io-timeout 1" "stalled export stderr"
 ok "export stalled server->client mid-COPY: exit 1 in $took naming io_timeout_s / --io-timeout, no file"
 
 # export over the Unix socket: its backend is stopped (SIGSTOP) mid-stream
-APP=to_unix_$$
-(
-    set +e
-    timeout 60 "$PGETL" export --dsn "$DSN" --no-progress --io-timeout 1 -o "$WORK/unix.csv" \
-        --query "SELECT g, repeat('x', 50) AS $APP FROM generate_series(1, 3000000) g
-                 WHERE g % 100000 <> 0 OR pg_sleep(0.1)::text = ''" \
-        >"$WORK/unix.out" 2>"$WORK/unix.err"
-    echo $? >"$WORK/unix.rc"
-) &
-EXPORTER=$!
-pid=""
-for _ in $(seq 1 300); do
-    pid=$(sql "SELECT pid FROM pg_stat_activity WHERE query ILIKE 'COPY%$APP%'
-               AND pid <> pg_backend_pid() LIMIT 1")
-    [ -n "$pid" ] && break
-    sleep 0.05
-done
-[ -n "$pid" ] || fail "no export COPY seen within 15 s"
+paced_export_start unix 60 --io-timeout 1
 sleep 0.3
-kill -STOP "$pid"
+kill -STOP "$BACKEND"
 t0=$(now)
 wait "$EXPORTER" || true
-took=$(within "$t0" 20) || { kill -CONT "$pid"; fail "Unix export did not fail within --io-timeout 1 + slack"; }
-kill -CONT "$pid"
-RC=$(cat "$WORK/unix.rc")
-ERR=$(cat "$WORK/unix.err")
-OUT=$(cat "$WORK/unix.out")
+took=$(within "$t0" 20) || { kill -CONT "$BACKEND"; fail "Unix export did not fail within --io-timeout 1 + slack"; }
+kill -CONT "$BACKEND"
+paced_export_result unix
 [ "$RC" != 124 ] || fail "export hung on a stopped backend (Unix socket)"
 expect_rc 1
 expect_contains "$ERR" "io_timeout_s (1.0 s) expired" "Unix export stderr"
