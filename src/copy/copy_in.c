@@ -497,12 +497,14 @@ pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *r
     return PGETL_OK;
 }
 
-void pgetl__copy_set_iso_gap(pgetl_copy *c, int64_t gap_avg) {
-    c->iso_gap_avg = gap_avg > 0 ? gap_avg : 0;
+void pgetl__copy_set_iso(pgetl_copy *c, const pgetl__iso_est *est) {
+    c->iso_gap_avg = est->gap_avg > 0 ? est->gap_avg : 0;
+    c->iso_gap = est->run > 0 ? est->run : 0;
 }
 
-int64_t pgetl__copy_iso_gap(const pgetl_copy *c) {
-    return c->iso_gap_avg;
+void pgetl__copy_get_iso(const pgetl_copy *c, pgetl__iso_est *est) {
+    est->gap_avg = c->iso_gap_avg;
+    est->run = c->iso_gap;
 }
 
 void pgetl__copy_set_source_batch(pgetl_copy *c, int64_t batch_index) {

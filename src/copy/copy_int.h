@@ -57,14 +57,19 @@ pgetl_code pgetl__copy_row_end(pgetl_copy *copy, pgetl_error *err);
 void pgetl__copy_set_source_batch(pgetl_copy *copy, int64_t batch_index);
 
 /*
- * Bad-row isolation's estimate of rows between rejects (0: none seen yet),
- * so a caller that opens one session per batch can carry what earlier
- * batches showed into the next instead of starting each with the first,
- * widest window. Set before the first row; read before end (which frees
- * the session), after the batch ran.
+ * Bad-row isolation's estimate, so a caller that opens one session per
+ * batch can carry what earlier batches showed into the next instead of
+ * starting each with no reject seen (whole-batch windows) or with the
+ * clean run cut short (small windows again after every batch). Set before
+ * the first row; read before end (which frees the session), after the
+ * batch ran.
  */
-void pgetl__copy_set_iso_gap(pgetl_copy *copy, int64_t gap_avg);
-int64_t pgetl__copy_iso_gap(const pgetl_copy *copy);
+typedef struct pgetl__iso_est {
+    int64_t gap_avg; /* average rows between rejects, 0: none seen yet */
+    int64_t run;     /* rows stored since the last reject              */
+} pgetl__iso_est;
+void pgetl__copy_set_iso(pgetl_copy *copy, const pgetl__iso_est *est);
+void pgetl__copy_get_iso(const pgetl_copy *copy, pgetl__iso_est *est);
 
 /* The session's table info (for encoders that need column types). */
 const pgetl_table_info *pgetl__copy_table(const pgetl_copy *copy);

@@ -145,18 +145,20 @@ static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o,
  * plus, on PostgreSQL 15 (and up to 16), server work quadratic in the
  * tuples it buffers: every buffered tuple slot pins the table's tuple
  * descriptor in the statement's resource owner, a hash that past 64
- * entries holds one key many times, so (min(W, 1000) - 64)^2 probes per
- * COPY (perf showed a third of the server's time there with 1500-row
- * binary windows). A reject costs about W/2 rows processed twice. So:
- * minimise G/W * (COPY + probes(W)) + W/2 * row over powers of two, at
- * most G/2 so a window rarely holds two bad rows and a good row is still
- * sent about twice at most. Costs in ns, measured on this project's
- * 2-core machine: a COPY round trip with its savepoint ~100 us, a binary
- * row ~1.5 us, a probe ~1 ns.
+ * entries holds one key many times, so about (min(W, 1000) - 64)^2 probes
+ * per COPY, to create the slots and again to drop them. A reject costs
+ * about W/2 rows processed twice. So: minimise G/W * (COPY + probes(W)) +
+ * W/2 * row over powers of two, at most G/2 so a window rarely holds two
+ * bad rows and a good row is still sent about twice at most. Costs in ns
+ * of server CPU, measured with `pgetl load --max-errors` on a clean 1M-row
+ * file and fixed windows (bench/README.md, "Bad-row isolation"): a COPY
+ * with its savepoint ~100 us (64-row windows), a binary row ~1.8 us, a
+ * probe ~2.5 ns (1000-row windows cost 2.2 ms more each than 64-row ones).
+ * Before the first reject there is no G: PGETL_ISO_FIRST_WINDOW (writer.h).
  */
 #define ISO_COPY_NS 100000.0
-#define ISO_ROW_NS 1500.0
-#define ISO_PROBE_NS 1.0
+#define ISO_ROW_NS 1800.0
+#define ISO_PROBE_NS 2.5
 
 static double window_cost(double gap, int64_t w) {
     double slots = (double)(w < 1000 ? w : 1000) - 64;
@@ -169,8 +171,7 @@ static int64_t window_size(const pgetl_copy *c) {
         return PGETL_ISO_FIRST_WINDOW;
     int64_t expect = c->iso_gap > c->iso_gap_avg ? c->iso_gap : c->iso_gap_avg;
     int64_t best = PGETL_ISO_MIN_WINDOW;
-    for (int64_t w = 2 * PGETL_ISO_MIN_WINDOW; w <= PGETL_ISO_FIRST_WINDOW && w <= expect / 2;
-         w *= 2)
+    for (int64_t w = 2 * PGETL_ISO_MIN_WINDOW; w <= PGETL_ISO_MAX_WINDOW && w <= expect / 2; w *= 2)
         if (window_cost((double)expect, w) < window_cost((double)expect, best))
             best = w;
     return best;

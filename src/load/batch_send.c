@@ -256,10 +256,10 @@ static int64_t row_of_line(const pgetl_load_ctx *ctx, const pgetl_load_batch *b,
 /*
  * One COPY of the rows `p` names. With isolation (max_rejects >= 0) the
  * writer's estimate of rows between rejects comes from and goes back to
- * *gap, so each batch starts with the window earlier ones taught.
+ * *iso, so each batch starts with the window earlier ones taught.
  */
 static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p,
-                            int64_t max_rejects, int64_t *gap, pgetl_copy_stats *cs,
+                            int64_t max_rejects, pgetl__iso_est *iso, pgetl_copy_stats *cs,
                             pgetl_error *err) {
     pgetl_load_ctx *ctx = st->ctx;
     pgetl_load_batch *b = st->b;
@@ -285,7 +285,7 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
     pgetl__copy_set_source_batch(copy, b->index);
     if (max_rejects >= 0) {
         pthread_mutex_lock(&ctx->mu);
-        pgetl__copy_set_iso_gap(copy, *gap);
+        pgetl__copy_set_iso(copy, iso);
         pthread_mutex_unlock(&ctx->mu);
     }
     if (p->raw && !p->binary && !p->map && max_rejects < 0 && !b->has_eod) {
@@ -295,9 +295,9 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
         for (int64_t k = 0; k < p->n && rc == PGETL_OK; k++)
             rc = put_row(ctx, copy, b, plan_row(p, k), p->binary, p->raw, err);
     }
-    if (max_rejects >= 0 && pgetl__copy_iso_gap(copy) > 0) {
+    if (max_rejects >= 0) {
         pthread_mutex_lock(&ctx->mu);
-        *gap = pgetl__copy_iso_gap(copy);
+        pgetl__copy_get_iso(copy, iso);
         pthread_mutex_unlock(&ctx->mu);
     }
     pgetl_error e2;
@@ -361,7 +361,7 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
     send_state st = {.ctx = ctx, .b = b};
     if (!b->binary || b->nsuspect == 0) {
         send_plan all = {NULL, b->nrows, b->binary, raw};
-        rc = send_rows(&st, conn, &all, max_rejects, &ctx->iso_gap, &cs, err);
+        rc = send_rows(&st, conn, &all, max_rejects, &ctx->iso, &cs, err);
         *loaded_out = cs.rows_loaded;
     } else {
         /*
@@ -382,13 +382,13 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
         pgetl__buf_clear(&b->held);
         send_plan good = {b->send_map, n, true, raw};
         st.hold = max_rejects >= 0;
-        rc = send_rows(&st, conn, &good, max_rejects, &ctx->iso_gap, &cs, err);
+        rc = send_rows(&st, conn, &good, max_rejects, &ctx->iso, &cs, err);
         *loaded_out = cs.rows_loaded;
         st.hold = false;
         if (rc == PGETL_OK) {
             send_plan suspects = {b->suspect, b->nsuspect, false, raw};
-            int64_t gap = 1;
-            rc = send_rows(&st, conn, &suspects, max_rejects - cs.rows_rejected, &gap, &cs, err);
+            pgetl__iso_est iso = {.gap_avg = 1};
+            rc = send_rows(&st, conn, &suspects, max_rejects - cs.rows_rejected, &iso, &cs, err);
             *loaded_out += cs.rows_loaded;
         }
         /* Held rejects after the last suspect, or all of them when the COPY failed. */

@@ -168,7 +168,7 @@ typedef struct pgetl_load_ctx {
     int64_t rows_loaded;
     int64_t batches_sent;
     int64_t batches_binary;
-    int64_t iso_gap; /* isolation's rows-between-rejects estimate, carried across batches */
+    pgetl__iso_est iso; /* isolation's estimate of rows between rejects, carried across batches */
 } pgetl_load_ctx;
 
 /* A strict parser for one column (convert_int.h), or NULL for text columns. */
