@@ -118,7 +118,14 @@ typedef struct pgetl_load_options {
                                      input has them, after the rest of their batch, so
                                      the server decides each: same values stored, only
                                      their position in the table's physical order moves.
-                                     Rejects are written in input order                   */
+                                     Once a CHECK constraint has refused a converted row,
+                                     each later converted batch is screened first: one
+                                     query asks the server which of its rows a CHECK
+                                     would refuse, and those go the same way (the
+                                     screen only routes rows; if its query fails,
+                                     screening stops). Rejects are written in input
+                                     order (with jobs > 1, each batch's in order, but
+                                     batches from different connections interleave)       */
     const char *reject_path;      /* rejected rows verbatim (original bytes); their
                                      file, line, SQLSTATE and message go to
                                      "<reject_path>.log". Both are created (truncated)
@@ -170,6 +177,8 @@ typedef struct pgetl_load_stats {
      * pgetl; the error says what to check. committed is false then.
      */
     bool commit_unknown;
+    /* Rows the CHECK screen (see max_errors) sent for the server to decide alone. */
+    int64_t rows_screened;
 } pgetl_load_stats;
 
 /*

@@ -47,6 +47,11 @@ void pgetl__batch_free(pgetl_load_batch *b) {
     b->suspect = NULL;
     pgetl__free(b->send_map);
     b->send_map = NULL;
+    for (int k = 0; k < b->nscreen; k++)
+        pgetl__buf_reset(&b->screen[k]);
+    pgetl__free(b->screen);
+    b->screen = NULL;
+    b->nscreen = 0;
     pgetl__free(b->row_end);
     pgetl__free(b->row_line);
     pgetl__free(b->fields);

@@ -102,6 +102,13 @@ static int on_reject(void *user, const pgetl_reject *rj) {
         return 1;
     }
     int64_t i = plan_row(s->plan, k);
+    if (s->plan->binary && strcmp(rj->sqlstate, "23514") == 0) {
+        /* A CHECK refused a converted row: later batches are screened (screen.c). */
+        pthread_mutex_lock(&s->ctx->mu);
+        if (s->ctx->screen_state == PGETL_SCREEN_IDLE)
+            s->ctx->screen_state = PGETL_SCREEN_WANTED;
+        pthread_mutex_unlock(&s->ctx->mu);
+    }
     pgetl_code rc = s->hold ? hold_reject(s, i, rj) : write_held(s, i);
     if (rc == PGETL_OK && !s->hold)
         rc = add_reject(s, i, rj->sqlstate, rj->message);
@@ -345,6 +352,44 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
     return rc2;
 }
 
+/*
+ * Screens binary batch b for rows a CHECK would refuse once a CHECK has
+ * refused one (screen.c); the first sender to need the screen plans it.
+ */
+static pgetl_code screen(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
+                         pgetl_error *err) {
+    pthread_mutex_lock(&ctx->mu);
+    pgetl_screen_state state = ctx->screen_state;
+    if (state == PGETL_SCREEN_WANTED)
+        ctx->screen_state = PGETL_SCREEN_PLANNING;
+    pthread_mutex_unlock(&ctx->mu);
+    if (state == PGETL_SCREEN_WANTED) {
+        pgetl_load_screen *s = NULL;
+        pgetl_code rc = pgetl__screen_plan(conn, ctx->info, &s, err);
+        if (rc != PGETL_OK)
+            return rc;
+        state = pgetl__screen_count(s) > 0 ? PGETL_SCREEN_ON : PGETL_SCREEN_OFF;
+        pthread_mutex_lock(&ctx->mu);
+        ctx->screen = s;
+        ctx->screen_state = state;
+        /* The rejects the estimate came from now go with the suspects. */
+        if (state == PGETL_SCREEN_ON)
+            ctx->iso = (pgetl__iso_est){0};
+        pthread_mutex_unlock(&ctx->mu);
+    }
+    if (state != PGETL_SCREEN_ON)
+        return PGETL_OK;
+    bool failed = false;
+    int64_t flagged;
+    pgetl_code rc = pgetl__screen_batch(ctx->screen, ctx->info, conn, b, &flagged, &failed, err);
+    pthread_mutex_lock(&ctx->mu);
+    ctx->rows_screened += flagged;
+    if (failed)
+        ctx->screen_state = PGETL_SCREEN_OFF;
+    pthread_mutex_unlock(&ctx->mu);
+    return rc;
+}
+
 pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch *b,
                              int64_t max_rejects, int64_t *loaded_out, pgetl_error *err) {
     *loaded_out = 0;
@@ -359,6 +404,8 @@ pgetl_code pgetl__batch_send(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_b
     pgetl_copy_stats cs;
     pgetl_code rc;
     send_state st = {.ctx = ctx, .b = b};
+    if (b->binary && max_rejects >= 0 && (rc = screen(ctx, conn, b, err)) != PGETL_OK)
+        return rc;
     if (!b->binary || b->nsuspect == 0) {
         send_plan all = {NULL, b->nrows, b->binary, raw};
         rc = send_rows(&st, conn, &all, max_rejects, &ctx->iso, &cs, err);

@@ -775,6 +775,7 @@ pgetl_code pgetl_load_files(pgetl_pool *pool, const char *const *paths, int npat
     run.stats.bytes_read = run.bytes_done;
     run.stats.batches = run.ctx.batches_sent;
     run.stats.batches_binary = run.ctx.batches_binary;
+    run.stats.rows_screened = run.ctx.rows_screened;
     run.stats.seconds = (double)(pgetl__now_ns() - run.t0_ns) / 1e9;
     run.stats.committed = commit;
     if (run.ctx.rejects) {
@@ -792,6 +793,8 @@ pgetl_code pgetl_load_files(pgetl_pool *pool, const char *const *paths, int npat
         pgetl__log_int(&l, "rows_read", run.stats.rows_read);
         pgetl__log_int(&l, "rows_loaded", run.stats.rows_loaded);
         pgetl__log_int(&l, "rows_rejected", run.stats.rows_rejected);
+        if (run.stats.rows_screened > 0)
+            pgetl__log_int(&l, "rows_screened", run.stats.rows_screened);
         pgetl__log_int(&l, "committed", commit);
         pgetl__log_double(&l, "seconds", run.stats.seconds);
         pgetl__log_end(&l);
@@ -804,6 +807,7 @@ pgetl_code pgetl_load_files(pgetl_pool *pool, const char *const *paths, int npat
     }
     pgetl__free(run.files);
     pgetl__table_info_free(run.info);
+    pgetl__screen_free(run.ctx.screen);
     pthread_mutex_destroy(&run.ctx.mu);
     return rc;
 }

@@ -142,6 +142,17 @@ pgetl_code pgetl__rejects_destroy(pgetl_rejects *rj, pgetl_error *err);
 
 /* ---- batch.c: batches cut at row boundaries, and sending one ------------- */
 
+typedef struct pgetl_load_screen pgetl_load_screen;
+
+/* CHECK pre-screening's state for the load (screen.c), under pgetl_load_ctx.mu. */
+typedef enum pgetl_screen_state {
+    PGETL_SCREEN_IDLE = 0, /* no binary row refused by a CHECK yet               */
+    PGETL_SCREEN_WANTED,   /* one was: the next binary batch plans the screen     */
+    PGETL_SCREEN_PLANNING, /* a sender is reading the CHECKs                      */
+    PGETL_SCREEN_ON,       /* binary batches are screened                         */
+    PGETL_SCREEN_OFF       /* no usable CHECK, or the screen query failed: never  */
+} pgetl_screen_state;
+
 /* What every part of one load shares (read-only while rows flow, but counters). */
 typedef struct pgetl_load_ctx {
     const pgetl_load_options *opts;
@@ -168,7 +179,10 @@ typedef struct pgetl_load_ctx {
     int64_t rows_loaded;
     int64_t batches_sent;
     int64_t batches_binary;
+    int64_t rows_screened;
     pgetl__iso_est iso; /* isolation's estimate of rows between rejects, carried across batches */
+    pgetl_screen_state screen_state;
+    pgetl_load_screen *screen;
 } pgetl_load_ctx;
 
 /* A strict parser for one column (convert_int.h), or NULL for text columns. */
@@ -206,6 +220,8 @@ typedef struct pgetl_load_batch {
     int64_t nsuspect;
     int64_t *send_map; /* batch.c: batch row of each row of the COPY being sent */
     pgetl_buf held;    /* batch.c: rejects waiting to be written in input order */
+    pgetl_buf *screen; /* screen.c: one array per field of the file, nscreen of them */
+    int nscreen;
     const pgetl_load_file *file;
     int64_t index;     /* 0-based among the whole load's batches */
     pgetl_buf scratch; /* re-encoding and splitting */
@@ -284,6 +300,30 @@ pgetl_code pgetl__convert_plan(const pgetl_load_ctx *ctx, pgetl_load_file *f,
  */
 #define PGETL_LOAD_SUSPECT_SHARE 16
 pgetl_code pgetl__convert_batch(const pgetl_load_ctx *ctx, pgetl_load_batch *b, pgetl_error *err);
+
+/* ---- screen.c: CHECK pre-screen of binary batches (--max-errors) ---------- */
+
+/*
+ * Reads the table's CHECK constraints that screening can evaluate (every
+ * column they read has a type binary conversion produces). *out has none
+ * when there are none. Errors are the catalog query's.
+ */
+pgetl_code pgetl__screen_plan(pgetl_conn *conn, const pgetl_table_info *info,
+                              pgetl_load_screen **out, pgetl_error *err);
+int pgetl__screen_count(const pgetl_load_screen *s);
+void pgetl__screen_free(pgetl_load_screen *s); /* accepts NULL */
+
+/*
+ * Asks the server which binary rows of b some CHECK (of those reading only
+ * b's file's columns) would refuse, and adds them to b->suspect (ascending)
+ * so they go in the suspects' COPY (*flagged: how many). A failure of the query itself (a CHECK
+ * that raises on some value) is undone by its own savepoint, logged, and
+ * sets *failed: screening should stop; only connection-level errors are
+ * returned.
+ */
+pgetl_code pgetl__screen_batch(const pgetl_load_screen *s, const pgetl_table_info *info,
+                               pgetl_conn *conn, pgetl_load_batch *b, int64_t *flagged,
+                               bool *failed, pgetl_error *err);
 
 /* ---- workers.c: jobs > 1 -------------------------------------------------- */
 

@@ -344,6 +344,165 @@ static void fatal_error_under_isolation_names_its_line(void **state) {
     harness_sql(lh_pg, "DROP TABLE fx; DROP FUNCTION fx_stop()");
 }
 
+/*
+ * A file of n rows "id,qty,Big,pgetl_row" for table scr (see screen_table),
+ * where qty is `bad_qty` on every 97th row and Big is 5000 on every 250th.
+ * *want_rej gets the bad rows, in input order.
+ */
+static const char *screen_file(const char *name, int n, int bad_qty, int odd_row, int odd_qty,
+                               char *want_rej, size_t cap, int *nbad) {
+    static char csv[1 << 17];
+    strcpy(csv, "id,qty,Big,pgetl_row\n");
+    size_t len = strlen(csv), rl = 0;
+    want_rej[0] = '\0';
+    *nbad = 0;
+    for (int i = 1; i <= n; i++) {
+        int qty = i == odd_row ? odd_qty : i % 97 == 0 ? bad_qty : i % 7;
+        int big = i % 250 == 0 ? 5000 : i % 500;
+        char row[64];
+        int w = snprintf(row, sizeof row, "%d,%d,%d,%d\n", i, qty, big, -i);
+        assert_true(len + (size_t)w < sizeof csv);
+        memcpy(csv + len, row, (size_t)w + 1);
+        len += (size_t)w;
+        if (i == odd_row || i % 97 == 0 || i % 250 == 0) {
+            assert_true(rl + (size_t)w < cap);
+            memcpy(want_rej + rl, row, (size_t)w + 1);
+            rl += (size_t)w;
+            (*nbad)++;
+        }
+    }
+    return lh_text(name, csv);
+}
+
+/*
+ * CHECKs the screen can evaluate: a named one, one on a quoted mixed-case
+ * column, a column named like the screen's own index column, and a CHECK on
+ * a column the file does not load (so the screen must leave it out).
+ */
+static void screen_table(const char *check) {
+    char sql[512];
+    harness_sql(lh_pg, "DROP TABLE IF EXISTS scr");
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE scr (id int NOT NULL, qty int CONSTRAINT scr_q CHECK (%s), "
+             "\"Big\" int CHECK (\"Big\" < 1000), pgetl_row int CHECK (pgetl_row < 0), "
+             "d int DEFAULT 5 CHECK (d > 0))",
+             check);
+    harness_sql(lh_pg, sql);
+}
+
+static int cmp_line(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the lines of s in place (each ends in '\n'), for order-free comparison. */
+static void sort_lines(char *s) {
+    char *lines[4096], *copy = strdup(s);
+    int n = 0;
+    for (char *t = strtok(copy, "\n"); t && n < 4096; t = strtok(NULL, "\n"))
+        lines[n++] = t;
+    qsort(lines, (size_t)n, sizeof *lines, cmp_line);
+    s[0] = '\0';
+    for (int i = 0; i < n; i++)
+        strcat(strcat(s, lines[i]), "\n");
+    free(copy);
+}
+
+/*
+ * Every good row stored once, no bad one, and the rejects: in input order
+ * with one connection; with several, each batch's in order but batches
+ * interleave, so only the set is compared.
+ */
+static void screen_check_result(const pgetl_load_options *o, const pgetl_load_stats *st, int n,
+                                int nbad, char *want_rej) {
+    lh_check_stats(st);
+    assert_int_equal(st->rows_rejected, nbad);
+    assert_int_equal(st->rows_loaded, n - nbad);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM scr"), n - nbad);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(DISTINCT id) FROM scr"), n - nbad);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM scr WHERE id % 97 = 0 OR "
+                                           "id % 250 = 0 OR pgetl_row <> -id OR d <> 5"),
+                     0);
+    size_t len;
+    char *rej = lh_read_file(o->reject_path, &len);
+    assert_non_null(rej);
+    if (o->jobs > 1) {
+        sort_lines(rej);
+        sort_lines(want_rej);
+    }
+    assert_string_equal(rej, want_rej);
+    free(rej);
+}
+
+/*
+ * Once a CHECK refuses a converted row (row 97, first batch), later batches
+ * ask the server which rows a CHECK would refuse and send those apart: every
+ * bad row after the first batch is screened, and the load stores exactly the
+ * good rows, with rejects in input order, on one connection and on two.
+ */
+static void check_screen_routes_later_batches(void **state) {
+    (void)state;
+    static char want[16384];
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        screen_table("qty >= 0");
+        int nbad, n = 3000;
+        const char *p = screen_file("screen.csv", n, -1, 0, 0, want, sizeof want, &nbad);
+        pgetl_load_options o = lh_opts("scr");
+        o.max_errors = 100;
+        o.convert = PGETL_CONVERT_ALWAYS;
+        o.batch_rows = 500;
+        o.jobs = jobs;
+        o.reject_path = reject_path("screen.rej");
+        pgetl_load_stats st;
+        pgetl_error err;
+        assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+        screen_check_result(&o, &st, n, nbad, want);
+        assert_int_equal(st.batches_binary, 6);
+        /* Bad rows of batches 2-6: ids 501..3000 that are multiples of 97 or 250. */
+        int later = 0;
+        for (int i = 501; i <= n; i++)
+            later += i % 97 == 0 || i % 250 == 0;
+        if (jobs == 1)
+            assert_int_equal(st.rows_screened, later);
+        else /* how many batches the other connection sends before row 97 is found varies */
+            assert_in_range(st.rows_screened, 0, later);
+    }
+}
+
+/*
+ * A CHECK that raises an error on some value (division by zero at qty -1,
+ * row 1400 in the third batch) makes the screen query fail: its savepoint
+ * is rolled back, screening stops, and the load goes on with the server
+ * deciding every row; nothing is lost or loaded twice.
+ */
+static void check_screen_error_stops_screening(void **state) {
+    (void)state;
+    static char want[16384];
+    screen_table("100 / (qty + 1) > 0");
+    int nbad, n = 3000;
+    const char *p = screen_file("screen_err.csv", n, -5, 1400, -1, want, sizeof want, &nbad);
+    pgetl_load_options o = lh_opts("scr");
+    o.max_errors = 100;
+    o.convert = PGETL_CONVERT_ALWAYS;
+    o.batch_rows = 500;
+    o.reject_path = reject_path("screen_err.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    screen_check_result(&o, &st, n, nbad, want);
+    /* Only batch 2 (ids 501-1000) was screened. */
+    int second = 0;
+    for (int i = 501; i <= 1000; i++)
+        second += i % 97 == 0 || i % 250 == 0;
+    assert_int_equal(st.rows_screened, second);
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s.log", o.reject_path);
+    size_t len;
+    char *log = lh_read_file(logp, &len);
+    assert_non_null(log);
+    assert_contains(log, "screen_err.csv:1401: [22012]");
+    free(log);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rejects_written_verbatim),
@@ -355,6 +514,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(reject_file_never_overwrites_an_input),
         cmocka_unit_test(suspects_load_after_binary_rows),
         cmocka_unit_test(fatal_error_under_isolation_names_its_line),
+        cmocka_unit_test(check_screen_routes_later_batches),
+        cmocka_unit_test(check_screen_error_stops_screening),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
