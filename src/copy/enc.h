@@ -27,7 +27,8 @@ static inline size_t pgetl__enc_text_bound(size_t len) {
  * and carriage return become \\, \t, \n, \r; everything else is copied).
  * Needs pgetl__enc_text_bound(len) bytes reserved. Returns false, after
  * storing the offset in *nul_at, when the value holds a NUL byte (PostgreSQL
- * text cannot); the buffer then holds a partial value the caller discards.
+ * text cannot); the buffer then holds the value encoded up to that byte,
+ * which a caller either discards or continues after the NUL.
  */
 bool pgetl__enc_text_value(pgetl_buf *b, const char *v, size_t len, size_t *nul_at);
 

@@ -23,6 +23,7 @@ bool pgetl__enc_text_value(pgetl_buf *b, const char *v, size_t len, size_t *nul_
         if (e == 0)
             continue;
         if (e == 1) {
+            pgetl__buf_append_unchecked(b, v + run, i - run);
             *nul_at = i;
             return false;
         }

@@ -6,6 +6,8 @@
  */
 #include "load/load_int.h"
 
+#include "copy/enc.h"
+
 #include <stdlib.h>
 
 static void row_span(const pgetl_load_batch *b, int64_t i, size_t *off, size_t *len) {
@@ -119,24 +121,22 @@ static int on_reject(void *user, const pgetl_reject *rj) {
     return pgetl__rejects_count(s->ctx->rejects) + s->nheld > s->ctx->max_errors ? 1 : 0;
 }
 
-/* Appends one value in COPY text format: NULL is \N, and \ TAB LF CR are escaped. */
+/*
+ * Appends one value in COPY text format (NULL is \N). A NUL byte goes on
+ * as it is: the server refuses the row (22021) as it would from the file,
+ * so the row is rejected with the server's own words.
+ */
 static void encode_text_field(pgetl_buf *out, const char *p, size_t n, bool null) {
     if (null) {
-        pgetl__buf_append_unchecked(out, "\\N", 2);
+        pgetl__enc_text_null(out);
         return;
     }
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        char e = c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : 0;
-        if (!e)
-            continue;
-        pgetl__buf_append_unchecked(out, p + run, i - run);
-        pgetl__buf_byte_unchecked(out, '\\');
-        pgetl__buf_byte_unchecked(out, e);
-        run = i + 1;
+    size_t at;
+    while (!pgetl__enc_text_value(out, p, n, &at)) {
+        pgetl__buf_byte_unchecked(out, '\0');
+        p += at + 1;
+        n -= at + 1;
     }
-    pgetl__buf_append_unchecked(out, p + run, n - run);
 }
 
 static pgetl_code put_row(pgetl_load_ctx *ctx, pgetl_copy *copy, pgetl_load_batch *b, int64_t i,

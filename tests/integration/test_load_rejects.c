@@ -503,6 +503,43 @@ static void check_screen_error_stops_screening(void **state) {
     free(log);
 }
 
+/*
+ * A NUL byte in a row that is re-encoded (here a ';' delimiter) goes to the
+ * server as it is, so the server refuses that row with its own 22021, as
+ * it would from the file, and the rows around it load.
+ */
+static void nul_byte_in_reencoded_row(void **state) {
+    (void)state;
+    reset_tables();
+    static const char csv[] = "id;name;qty\n1;a\\b;1\n2;x\0y;2\n3;c\td;3\n";
+    const char *p = lh_file("nul.csv", csv, sizeof csv - 1);
+    pgetl_load_options o = lh_opts("rj");
+    o.delimiter = ';';
+    o.max_errors = 5;
+    o.convert = PGETL_CONVERT_NEVER;
+    o.reject_path = reject_path("nul.rej");
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_pgetl_ok(lh_load1(p, &o, &st, &err), &err);
+    lh_check_stats(&st);
+    assert_int_equal(st.rows_rejected, 1);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM rj"), 2);
+    assert_string_equal(lh_text_query("SELECT name FROM rj WHERE id = 1"), "a\\b");
+    assert_string_equal(lh_text_query("SELECT name FROM rj WHERE id = 3"), "c\td");
+    size_t n;
+    char *rej = lh_read_file(o.reject_path, &n);
+    assert_non_null(rej);
+    assert_int_equal(n, 8);
+    assert_memory_equal(rej, "2;x\0y;2\n", 8);
+    free(rej);
+    char logp[600];
+    snprintf(logp, sizeof logp, "%s.log", o.reject_path);
+    char *log = lh_read_file(logp, &n);
+    assert_non_null(log);
+    assert_contains(log, "nul.csv:3: [22021]");
+    free(log);
+}
+
 int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rejects_written_verbatim),
@@ -516,6 +553,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(fatal_error_under_isolation_names_its_line),
         cmocka_unit_test(check_screen_routes_later_batches),
         cmocka_unit_test(check_screen_error_stops_screening),
+        cmocka_unit_test(nul_byte_in_reencoded_row),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
