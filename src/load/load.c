@@ -263,22 +263,40 @@ static pgetl_code open_for_load(load_run *run, int i, pgetl_load_src *src, pgetl
     return rc;
 }
 
-/* --dry-run: reads and checks every row (field counts, quoting), sends nothing. */
-static pgetl_code load_dry_run(load_run *run, pgetl_load_batch *b, pgetl_error *err) {
+/*
+ * Reads every file in batches. With workers, each batch is converted and
+ * handed to them; without (--dry-run), `spare` is filled again and again:
+ * every row is read and checked (field counts, quoting), nothing is sent.
+ */
+static pgetl_code read_files(load_run *run, pgetl_load_workers *w, pgetl_load_batch *spare,
+                             pgetl_error *err) {
     pgetl_code rc = PGETL_OK;
-    int64_t rows_before = 0;
+    int64_t batch_index = 0;
+    int64_t rows_read = 0;
     for (int i = 0; i < run->nfiles && rc == PGETL_OK; i++) {
         pgetl_load_src src;
         rc = open_for_load(run, i, &src, err);
         while (rc == PGETL_OK && !src.done) {
-            rc = pgetl__batch_fill(&run->ctx, &src, b, err);
-            run->stats.rows_read = rows_before + src.rows_read;
-            if (rc != PGETL_OK || b->nrows == 0)
+            pgetl_load_batch *b = w ? pgetl__workers_get_free(w) : spare;
+            if (!b) /* a worker failed: its error is reported by finish */
                 break;
+            rc = pgetl__batch_fill(&run->ctx, &src, b, err);
+            if (rc == PGETL_OK && w)
+                rc = pgetl__convert_batch(&run->ctx, b, err);
+            run->stats.rows_read = rows_read + src.rows_read;
+            if (rc != PGETL_OK || b->nrows == 0) {
+                if (w)
+                    pgetl__workers_put_free(w, b);
+                break;
+            }
+            if (w) {
+                b->index = batch_index++;
+                pgetl__workers_submit(w, b);
+            }
             progress(run, false, pgetl__reader_bytes_in(src.reader));
         }
-        rows_before += src.rows_read;
-        run->stats.rows_read = rows_before;
+        rows_read += src.rows_read;
+        run->stats.rows_read = rows_read;
         run->bytes_done += pgetl__reader_bytes_in(src.reader);
         pgetl__src_close(&src);
     }
@@ -290,32 +308,7 @@ static pgetl_code load_parallel(load_run *run, pgetl_error *err) {
     pgetl_code rc = pgetl__workers_start(&run->ctx, run->conns, run->nconns, &w, err);
     if (rc != PGETL_OK)
         return rc;
-    int64_t batch_index = 0;
-    int64_t rows_read = 0;
-    for (int i = 0; i < run->nfiles && rc == PGETL_OK; i++) {
-        pgetl_load_src src;
-        rc = open_for_load(run, i, &src, err);
-        while (rc == PGETL_OK && !src.done) {
-            pgetl_load_batch *b = pgetl__workers_get_free(w);
-            if (!b) /* a worker failed: its error is reported by finish */
-                break;
-            rc = pgetl__batch_fill(&run->ctx, &src, b, err);
-            if (rc == PGETL_OK)
-                rc = pgetl__convert_batch(&run->ctx, b, err);
-            if (rc != PGETL_OK || b->nrows == 0) {
-                pgetl__workers_put_free(w, b);
-                break;
-            }
-            b->index = batch_index++;
-            pgetl__workers_submit(w, b);
-            run->stats.rows_read = rows_read + src.rows_read;
-            progress(run, false, pgetl__reader_bytes_in(src.reader));
-        }
-        rows_read += src.rows_read;
-        run->bytes_done += pgetl__reader_bytes_in(src.reader);
-        pgetl__src_close(&src);
-    }
-    run->stats.rows_read = rows_read;
+    rc = read_files(run, w, NULL, err);
     pgetl_error werr;
     pgetl_code wrc = pgetl__workers_finish(w, &werr);
     pgetl__workers_destroy(w);
@@ -722,7 +715,7 @@ static pgetl_code run_load(load_run *run, const char *const *paths, pgetl_error 
     rc = pgetl__batch_init(&batch, run->ctx.batch_rows, err);
     if (rc != PGETL_OK)
         return rc;
-    rc = load_dry_run(run, &batch, err);
+    rc = read_files(run, NULL, &batch, err);
     pgetl__batch_free(&batch);
     return rc;
 }
