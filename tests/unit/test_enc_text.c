@@ -52,8 +52,11 @@ static void text_nul_refused_with_offset(void **state) {
     (void)state;
     pgetl_buf b;
     size_t nul_at = 99;
-    assert_false(enc("ab\0cd", 5, &b, &nul_at));
-    assert_int_equal(nul_at, 2);
+    assert_false(enc("a\tb\0cd", 6, &b, &nul_at));
+    assert_int_equal(nul_at, 3);
+    /* Encoded up to the NUL, so a caller may append it and go on after it. */
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.data, "a\\tb", 4);
     pgetl__buf_reset(&b);
     assert_false(enc("\0", 1, &b, &nul_at));
     assert_int_equal(nul_at, 0);
