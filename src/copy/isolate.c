@@ -151,7 +151,7 @@ static pgetl_code reject(pgetl_copy *c, int64_t r, const pgetl__copy_outcome *o,
  * W/2 * row over powers of two, at most G/2 so a window rarely holds two
  * bad rows and a good row is still sent about twice at most. Costs in ns
  * of server CPU, measured with `pgetl load --max-errors` on a clean 1M-row
- * file and fixed windows (bench/README.md, "Bad-row isolation"): a COPY
+ * file and fixed windows (bench/README.md, "pgetl load", third day): a COPY
  * with its savepoint ~100 us (64-row windows), a binary row ~1.8 us, a
  * probe ~2.5 ns (1000-row windows cost 2.2 ms more each than 64-row ones).
  * Before the first reject there is no G: PGETL_ISO_FIRST_WINDOW (writer.h).
