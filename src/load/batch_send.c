@@ -363,12 +363,11 @@ static pgetl_code screen(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch
     if (state == PGETL_SCREEN_WANTED)
         ctx->screen_state = PGETL_SCREEN_PLANNING;
     pthread_mutex_unlock(&ctx->mu);
+    pgetl_code rc = PGETL_OK;
     if (state == PGETL_SCREEN_WANTED) {
         pgetl_load_screen *s = NULL;
-        pgetl_code rc = pgetl__screen_plan(conn, ctx->info, &s, err);
-        if (rc != PGETL_OK)
-            return rc;
-        state = pgetl__screen_count(s) > 0 ? PGETL_SCREEN_ON : PGETL_SCREEN_OFF;
+        rc = pgetl__screen_plan(conn, ctx->info, &s, err);
+        state = rc == PGETL_OK && pgetl__screen_count(s) > 0 ? PGETL_SCREEN_ON : PGETL_SCREEN_OFF;
         pthread_mutex_lock(&ctx->mu);
         ctx->screen = s;
         ctx->screen_state = state;
@@ -377,16 +376,20 @@ static pgetl_code screen(pgetl_load_ctx *ctx, pgetl_conn *conn, pgetl_load_batch
             ctx->iso = (pgetl__iso_est){0};
         pthread_mutex_unlock(&ctx->mu);
     }
-    if (state != PGETL_SCREEN_ON)
-        return PGETL_OK;
-    bool failed = false;
-    int64_t flagged;
-    pgetl_code rc = pgetl__screen_batch(ctx->screen, ctx->info, conn, b, &flagged, &failed, err);
-    pthread_mutex_lock(&ctx->mu);
-    ctx->rows_screened += flagged;
-    if (failed)
-        ctx->screen_state = PGETL_SCREEN_OFF;
-    pthread_mutex_unlock(&ctx->mu);
+    if (rc == PGETL_OK && state == PGETL_SCREEN_ON) {
+        bool failed = false;
+        int64_t flagged;
+        rc = pgetl__screen_batch(ctx->screen, ctx->info, conn, b, &flagged, &failed, err);
+        pthread_mutex_lock(&ctx->mu);
+        ctx->rows_screened += flagged;
+        if (failed)
+            ctx->screen_state = PGETL_SCREEN_OFF;
+        pthread_mutex_unlock(&ctx->mu);
+    }
+    /* Only the connection (or memory) fails here: name the batch, as for a COPY not started. */
+    if (rc != PGETL_OK)
+        pgetl_error_prefix(err, "%s (rows from line %lld): ", b->file->path,
+                           (long long)b->row_line[0]);
     return rc;
 }
 

@@ -504,6 +504,41 @@ static void check_screen_error_stops_screening(void **state) {
 }
 
 /*
+ * The connection lost during the screen query (its CHECK function ends its
+ * own backend on qty -7, a row of the second batch, which only the screen
+ * reaches first): the load fails naming that batch, and nothing stays.
+ */
+static void check_screen_connection_lost(void **state) {
+    (void)state;
+    harness_sql(lh_pg, "DROP TABLE IF EXISTS scr");
+    harness_sql(lh_pg,
+                "CREATE OR REPLACE FUNCTION scr_ok(q int) RETURNS bool LANGUAGE plpgsql AS $$ "
+                "BEGIN IF q = -7 THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                "PERFORM pg_sleep(5); END IF; RETURN q >= 0 OR q = -7; END $$");
+    harness_sql(lh_pg, "CREATE TABLE scr (id int, qty int CHECK (scr_ok(qty)))");
+    static char csv[65536];
+    strcpy(csv, "id,qty\n");
+    for (int i = 1; i <= 1000; i++) {
+        char row[32];
+        snprintf(row, sizeof row, "%d,%d\n", i, i == 97 ? -1 : i == 600 ? -7 : i);
+        strcat(csv, row);
+    }
+    const char *p = lh_text("screen_lost.csv", csv);
+    pgetl_load_options o = lh_opts("scr");
+    o.max_errors = 100;
+    o.convert = PGETL_CONVERT_ALWAYS;
+    o.batch_rows = 500;
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ECONNLOST);
+    assert_contains(err.message, "screen_lost.csv (rows from line 502): ");
+    assert_contains(err.message, "CHECK screen");
+    assert_false(st.committed);
+    assert_int_equal(harness_scalar(lh_pg, "SELECT count(*) FROM scr"), 0);
+    harness_sql(lh_pg, "DROP TABLE scr; DROP FUNCTION scr_ok(int)");
+}
+
+/*
  * A NUL byte in a row that is re-encoded (here a ';' delimiter) goes to the
  * server as it is, so the server refuses that row with its own 22021, as
  * it would from the file, and the rows around it load.
@@ -553,6 +588,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(fatal_error_under_isolation_names_its_line),
         cmocka_unit_test(check_screen_routes_later_batches),
         cmocka_unit_test(check_screen_error_stops_screening),
+        cmocka_unit_test(check_screen_connection_lost),
         cmocka_unit_test(nul_byte_in_reencoded_row),
     };
     if (argc > 1)
