@@ -4,7 +4,7 @@
 #
 #   scripts/test.sh                          plain build in build/
 #   scripts/test.sh --sanitize address,undefined   ASan+UBSan build in build-asan/
-#   scripts/test.sh --sanitize thread --label pool ThreadSanitizer, pool tests only
+#   scripts/test.sh --sanitize thread --label threads   ThreadSanitizer, threaded tests only
 #
 # Extra arguments after -- go to ctest (e.g. -- -R test_pool).
 set -euo pipefail
