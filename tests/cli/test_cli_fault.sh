@@ -16,7 +16,14 @@ wait "$EXPORTER" || true
 paced_export_result killed
 [ "$RC" != 124 ] || fail "export hung after pg_terminate_backend"
 expect_rc 1
-expect_contains "$ERR" "terminating connection due to administrator command" "export stderr"
+# The backend sends its FATAL before closing unless it was blocked writing
+# rows to a client that reads slowly (the ASan build): then it cannot, and
+# libpq reports the closed connection instead. Either is the clear message.
+case "$ERR" in
+*"pgetl: export: "*"terminating connection due to administrator command"*) ;;
+*"pgetl: export: server closed the connection unexpectedly"*) ;;
+*) fail "export stderr names neither the FATAL nor the closed connection: $ERR" ;;
+esac
 [ ! -e "$WORK/killed.csv" ] || fail "a partial export file was left behind"
 ok "export killed mid-stream: exit 1, clear message, no partial file"
 
