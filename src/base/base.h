@@ -73,6 +73,16 @@ static inline void pgetl__buf_be64_unchecked(pgetl_buf *b, uint64_t v) {
     pgetl__buf_be32_unchecked(b, (uint32_t)v);
 }
 
+/* Reads back what the writers above wrote (network byte order). */
+static inline uint32_t pgetl__get_be32(const void *p) {
+    const unsigned char *u = p;
+    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | (uint32_t)u[3];
+}
+static inline uint64_t pgetl__get_be64(const void *p) {
+    const unsigned char *u = p;
+    return (uint64_t)pgetl__get_be32(u) << 32 | pgetl__get_be32(u + 4);
+}
+
 /* ---- errors (error.c, error_pg.c) ---------------------------------------- */
 
 /* The preformatted out-of-memory error: needs no allocation. */

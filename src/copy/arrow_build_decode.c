@@ -19,14 +19,6 @@
 #define PG_EPOCH_US INT64_C(946684800000000)
 #define USECS_PER_DAY INT64_C(86400000000)
 
-static inline uint32_t be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static inline uint64_t be64(const uint8_t *p) {
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
 pgetl_dec pgetl__arrow_oom(pgetl_error *err) {
     pgetl__error_oom(err, "Arrow builder");
     return PGETL_DEC_ERROR;
@@ -74,7 +66,7 @@ static pgetl_dec dec_int4(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
     uint8_t *d = fixed_slot(c, 4);
     if (!d)
         return pgetl__arrow_oom(err);
-    uint32_t v = be32(p);
+    uint32_t v = pgetl__get_be32(p);
     memcpy(d, &v, 4);
     return PGETL_DEC_OK;
 }
@@ -85,7 +77,7 @@ static pgetl_dec dec_int8(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
     uint8_t *d = fixed_slot(c, 8);
     if (!d)
         return pgetl__arrow_oom(err);
-    uint64_t v = be64(p);
+    uint64_t v = pgetl__get_be64(p);
     memcpy(d, &v, 8);
     return PGETL_DEC_OK;
 }
@@ -123,7 +115,7 @@ static pgetl_dec dec_bool(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
 static pgetl_dec dec_date(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pgetl_error *err) {
     if (len != 4)
         return bad_len(err, "date", len, 4);
-    int32_t d = (int32_t)be32(p);
+    int32_t d = (int32_t)pgetl__get_be32(p);
     int32_t out;
     if (d == INT32_MIN || d == INT32_MAX)
         return pgetl__arrow_bad(err, PGETL_EOVERFLOW,
@@ -142,7 +134,7 @@ static pgetl_dec dec_date(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
 static pgetl_dec dec_time(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pgetl_error *err) {
     if (len != 8)
         return bad_len(err, "time", len, 8);
-    int64_t v = (int64_t)be64(p);
+    int64_t v = (int64_t)pgetl__get_be64(p);
     if (v < 0 || v > USECS_PER_DAY) /* time_recv's own check; 24:00:00 is valid */
         return pgetl__arrow_bad(err, PGETL_EDATA, "time value %lld us is out of range",
                                 (long long)v);
@@ -157,7 +149,7 @@ static pgetl_dec dec_timestamp(pgetl_arrow_col *c, const uint8_t *p, int32_t len
                                pgetl_error *err) {
     if (len != 8)
         return bad_len(err, "timestamp", len, 8);
-    int64_t v = (int64_t)be64(p);
+    int64_t v = (int64_t)pgetl__get_be64(p);
     int64_t out;
     if (v == INT64_MIN || v == INT64_MAX)
         return pgetl__arrow_bad(err, PGETL_EOVERFLOW,
@@ -178,9 +170,9 @@ static pgetl_dec dec_timestamp(pgetl_arrow_col *c, const uint8_t *p, int32_t len
 static pgetl_dec dec_interval(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pgetl_error *err) {
     if (len != 16)
         return bad_len(err, "interval", len, 16);
-    int64_t us = (int64_t)be64(p);
-    int32_t days = (int32_t)be32(p + 8);
-    int32_t months = (int32_t)be32(p + 12);
+    int64_t us = (int64_t)pgetl__get_be64(p);
+    int32_t days = (int32_t)pgetl__get_be32(p + 8);
+    int32_t months = (int32_t)pgetl__get_be32(p + 12);
     int64_t ns;
     if (__builtin_mul_overflow(us, 1000, &ns))
         return pgetl__arrow_bad(err, PGETL_EOVERFLOW,
@@ -311,9 +303,9 @@ static pgetl_dec dec_list(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
     if (len < 12)
         return pgetl__arrow_bad(err, PGETL_EDATA, "array value of %ld bytes has no header",
                                 (long)len);
-    int32_t ndim = (int32_t)be32(p);
-    int32_t flags = (int32_t)be32(p + 4);
-    uint32_t elem = be32(p + 8);
+    int32_t ndim = (int32_t)pgetl__get_be32(p);
+    int32_t flags = (int32_t)pgetl__get_be32(p + 4);
+    uint32_t elem = pgetl__get_be32(p + 8);
     if (ndim < 0 || ndim > 6 /* MAXDIM */)
         return pgetl__arrow_bad(err, PGETL_EDATA, "array has invalid dimension count %ld",
                                 (long)ndim);
@@ -332,7 +324,7 @@ static pgetl_dec dec_list(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
     if (ndim == 1) {
         if (len < 20)
             return pgetl__arrow_bad(err, PGETL_EDATA, "array header is truncated");
-        n = (int32_t)be32(p + 12);
+        n = (int32_t)pgetl__get_be32(p + 12);
         at = 20;
         /* Every element takes at least its 4-byte length word. */
         if (n < 0 || n > (len - 20) / 4)
@@ -347,7 +339,7 @@ static pgetl_dec dec_list(pgetl_arrow_col *c, const uint8_t *p, int32_t len, pge
         if ((size_t)len - at < 4)
             return pgetl__arrow_bad(err, PGETL_EDATA, "array element %lld is truncated",
                                     (long long)i + 1);
-        int32_t elen = (int32_t)be32(p + at);
+        int32_t elen = (int32_t)pgetl__get_be32(p + at);
         at += 4;
         pgetl_dec r;
         if (elen == -1) {

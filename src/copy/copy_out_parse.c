@@ -21,10 +21,6 @@ enum { ST_HEADER = 0, ST_TUPLES, ST_DONE };
 static const uint8_t SIGNATURE[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xFF, '\r', '\n', 0};
 #define HEADER_FIXED 19 /* signature + flags + extension length */
 
-static inline uint32_t be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 static inline int16_t be16s(const uint8_t *p) {
     return (int16_t)(uint16_t)((unsigned)p[0] << 8 | p[1]);
 }
@@ -118,7 +114,7 @@ static int parse_header(pgetl_copyout_parser *p, pgetl_error *err) {
     }
     if (avail < HEADER_FIXED)
         return 0;
-    uint32_t flags = be32(s + 11);
+    uint32_t flags = pgetl__get_be32(s + 11);
     if (flags & (1u << 16)) {
         bad(p, err, "header has the WITH OIDS flag, which pgetl does not read");
         return -1;
@@ -127,7 +123,7 @@ static int parse_header(pgetl_copyout_parser *p, pgetl_error *err) {
         bad(p, err, "unrecognized critical flags 0x%08x in header", (unsigned)flags);
         return -1;
     }
-    uint32_t ext = be32(s + 15);
+    uint32_t ext = pgetl__get_be32(s + 15);
     if (ext > PGETL_COPYOUT_MAX_FIELD) {
         bad(p, err, "bad header extension length %lld", (long long)(int32_t)ext);
         return -1;
@@ -164,7 +160,7 @@ static int parse_tuple(pgetl_copyout_parser *p, pgetl_error *err) {
     for (int i = 0; i < p->nfields; i++) {
         if (avail - at < 4)
             return 0;
-        int32_t len = (int32_t)be32(s + at);
+        int32_t len = (int32_t)pgetl__get_be32(s + at);
         at += 4;
         if (len == -1) {
             p->fields[i].data = NULL;
