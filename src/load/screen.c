@@ -205,12 +205,6 @@ static pgetl_code build_sql(const pgetl_load_screen *s, const pgetl_table_info *
     return rc == PGETL_OK ? pgetl__buf_printf(sql, " ORDER BY 1") : rc;
 }
 
-/* Reads a big-endian int32 of a binary tuple. */
-static int32_t be32(const char *p) {
-    const unsigned char *u = (const unsigned char *)p;
-    return (int32_t)((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3]);
-}
-
 /*
  * Builds one binary array per wanted field from b's binary tuples (suspects
  * excluded) in b->screen[k]; map[i] gets the batch row of element i + 1.
@@ -218,15 +212,21 @@ static int32_t be32(const char *p) {
  */
 static int64_t build_arrays(const pgetl_table_info *info, pgetl_load_batch *b, const bool *want,
                             int64_t *map) {
+    /* The header's has-null flag (bytes 4-7) and length (12-15) are set as elements arrive. */
+    enum { HDR = 20, HAS_NULL_LAST_BYTE = 7, DIM_AT = 12 };
     const pgetl_load_file *f = b->file;
     for (int k = 0; k < f->ncols; k++) {
         if (!want[k])
             continue;
-        pgetl__buf_clear(&b->screen[k]);
-        /* ndim, has-null flag, element type, length, lower bound: patched below. */
-        if (pgetl__buf_reserve(&b->screen[k], 20) != PGETL_OK)
+        pgetl_buf *a = &b->screen[k];
+        pgetl__buf_clear(a);
+        if (pgetl__buf_reserve(a, HDR) != PGETL_OK)
             return -1;
-        b->screen[k].len = 20;
+        pgetl__buf_be32_unchecked(a, 1); /* ndim */
+        pgetl__buf_be32_unchecked(a, 0); /* has nulls */
+        pgetl__buf_be32_unchecked(a, info->columns[f->colidx[k]].type_oid);
+        pgetl__buf_be32_unchecked(a, 0); /* length */
+        pgetl__buf_be32_unchecked(a, 1); /* lower bound */
     }
     int64_t m = 0, ks = 0;
     for (int64_t r = 0; r < b->nrows; r++) {
@@ -236,10 +236,14 @@ static int64_t build_arrays(const pgetl_table_info *info, pgetl_load_batch *b, c
         }
         const char *p = b->bin.data + (r ? b->bin_end[r - 1] : 0) + 2;
         for (int k = 0; k < f->ncols; k++) {
-            int32_t len = be32(p);
+            int32_t len = (int32_t)pgetl__get_be32(p);
             size_t n = 4 + (len > 0 ? (size_t)len : 0);
-            if (want[k] && pgetl__buf_append(&b->screen[k], p, n) != PGETL_OK)
-                return -1;
+            if (want[k]) {
+                if (pgetl__buf_append(&b->screen[k], p, n) != PGETL_OK)
+                    return -1;
+                if (len < 0)
+                    b->screen[k].data[HAS_NULL_LAST_BYTE] = 1;
+            }
             p += n;
         }
         map[m++] = r;
@@ -248,19 +252,9 @@ static int64_t build_arrays(const pgetl_table_info *info, pgetl_load_batch *b, c
         if (!want[k])
             continue;
         pgetl_buf *a = &b->screen[k];
-        bool nulls = false;
-        for (size_t at = 20; at < a->len && !nulls;) {
-            int32_t len = be32(a->data + at);
-            nulls = len < 0;
-            at += 4 + (len > 0 ? (size_t)len : 0);
-        }
         size_t end = a->len;
-        a->len = 0;
-        pgetl__buf_be32_unchecked(a, 1);
-        pgetl__buf_be32_unchecked(a, nulls ? 1 : 0);
-        pgetl__buf_be32_unchecked(a, info->columns[f->colidx[k]].type_oid);
+        a->len = DIM_AT;
         pgetl__buf_be32_unchecked(a, (uint32_t)m);
-        pgetl__buf_be32_unchecked(a, 1);
         a->len = end;
     }
     return m;
