@@ -105,6 +105,17 @@ pgetl_code pgetl__copy_send(pgetl_copy *c, const char *data, size_t len, pgetl_e
     return PGETL_OK;
 }
 
+pgetl_code pgetl__copy_send_chunks(pgetl_copy *c, const char *data, size_t len, pgetl_error *err) {
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < c->chunk_bytes ? len - off : c->chunk_bytes;
+        pgetl_code rc = pgetl__copy_send(c, data + off, n, err);
+        if (rc != PGETL_OK)
+            return rc;
+        off += n;
+    }
+    return PGETL_OK;
+}
+
 pgetl_code pgetl__copy_start(pgetl_copy *c, pgetl_error *err) {
     return pgetl__copy_start_sql(c, c->sql, err);
 }
@@ -476,13 +487,9 @@ pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *r
         }
         c->rows = first;
     }
-    for (size_t off = 0; off < len;) {
-        size_t n = len - off < c->chunk_bytes ? len - off : c->chunk_bytes;
-        if (pgetl__copy_send(c, data + off, n, err) != PGETL_OK) {
-            pgetl__copy_fail(c, err);
-            return pgetl__error_copy(err, &c->error);
-        }
-        off += n;
+    if (pgetl__copy_send_chunks(c, data, len, err) != PGETL_OK) {
+        pgetl__copy_fail(c, err);
+        return pgetl__error_copy(err, &c->error);
     }
     c->rows += nrows;
     c->source_row += nrows;

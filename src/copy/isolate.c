@@ -55,17 +55,13 @@ static void copy_rows(pgetl_copy *c, int sp, const int64_t *live, int64_t n,
     if (!c->in_copy)
         return;
     bool ok = o->code == PGETL_OK;
-    /* Rows kept are mostly contiguous: send each run in chunk_bytes pieces. */
+    /* Rows kept are mostly contiguous: send each run as it lies in the buffer. */
     for (int64_t i = 0; ok && i < n;) {
         int64_t j = i;
         while (j + 1 < n && live[j + 1] == live[j] + 1)
             j++;
         size_t from = c->row_off[live[i]], to = c->row_off[live[j] + 1];
-        while (ok && from < to) {
-            size_t len = to - from < c->chunk_bytes ? to - from : c->chunk_bytes;
-            ok = pgetl__copy_send(c, c->buf.data + from, len, &o->err) == PGETL_OK;
-            from += len;
-        }
+        ok = pgetl__copy_send_chunks(c, c->buf.data + from, to - from, &o->err) == PGETL_OK;
         i = j + 1;
     }
     if (ok && c->format == PGETL_COPY_BINARY)

@@ -120,6 +120,10 @@ pgetl_code pgetl__copy_start_sql(pgetl_copy *copy, const char *sql, pgetl_error 
 /* PQputCopyData, counting bytes. */
 pgetl_code pgetl__copy_send(pgetl_copy *copy, const char *data, size_t len, pgetl_error *err);
 
+/* The same for rows that stay in the caller's memory, as messages of chunk_bytes. */
+pgetl_code pgetl__copy_send_chunks(pgetl_copy *copy, const char *data, size_t len,
+                                   pgetl_error *err);
+
 /*
  * Ends the COPY (binary: trailer first), reads every result and fills *out.
  * Leaves the connection out of COPY whatever happened.
