@@ -479,17 +479,27 @@ pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *r
         return err ? err->code : c->error.code;
     size_t len = nrows > 0 ? row_end[nrows - 1] : 0;
     int64_t first = c->rows;
-    if (c->format == PGETL_COPY_CSV) {
+    /*
+     * Each chunk goes out as soon as its rows are tracked. One tracking pass
+     * over the whole batch first kept the server idle for that pass at every
+     * batch start (~3 ms per 4 MiB: 5% of a raw load).
+     */
+    int64_t i = 0;
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < c->chunk_bytes ? len - off : c->chunk_bytes;
         /* track_lines marks the row being added: c->rows is its index. */
-        for (int64_t i = 0; i < nrows; i++, c->rows++) {
+        for (; c->format == PGETL_COPY_CSV && i < nrows && (i ? row_end[i - 1] : 0) < off + n;
+             i++) {
             size_t s = i ? row_end[i - 1] : 0;
+            c->rows = first + i;
             pgetl__copy_track_lines(c, data + s, row_end[i] - s);
         }
         c->rows = first;
-    }
-    if (pgetl__copy_send_chunks(c, data, len, err) != PGETL_OK) {
-        pgetl__copy_fail(c, err);
-        return pgetl__error_copy(err, &c->error);
+        if (pgetl__copy_send(c, data + off, n, err) != PGETL_OK) {
+            pgetl__copy_fail(c, err);
+            return pgetl__error_copy(err, &c->error);
+        }
+        off += n;
     }
     c->rows += nrows;
     c->source_row += nrows;

@@ -293,6 +293,49 @@ static void server_errors_name_the_line(void **state) {
     assert_int_equal(count_lt(), 0);
 }
 
+/*
+ * A batch of several CopyData chunks (1 MiB each) whose quoted line breaks
+ * come before the bad row: the rows of each chunk are tracked as that chunk
+ * goes out, and the error still names the input line.
+ */
+static void server_error_line_after_many_chunks(void **state) {
+    (void)state;
+    reset_table();
+    char *data = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&data, &len);
+    assert_non_null(f);
+    fputs("id,name\n", f);
+    int64_t line = 2, bad_line = 0;
+    const int rows = 50000; /* ~3.5 MiB: one batch, four chunks */
+    for (int i = 1; i <= rows; i++) {
+        bool multi = i % 7 == 0;
+        bool bad = i == rows - 5;
+        if (bad)
+            bad_line = line;
+        fprintf(f, "%s%d,\"row %d padding padding padding padding padding padding%s\"\n",
+                bad ? "x" : "", i, i, multi ? "\nsecond line" : "");
+        line += multi ? 2 : 1;
+    }
+    assert_int_equal(fclose(f), 0);
+    assert_true(len > 3 * PGETL_COPY_CHUNK && len < PGETL_LOAD_BATCH_BYTES);
+    const char *p = lh_file("chunks.csv", data, len);
+    free(data);
+    pgetl_load_options o = lh_opts("lt");
+    o.convert = PGETL_CONVERT_NEVER;
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    char want[64];
+    snprintf(want, sizeof want, "chunks.csv line %lld:", (long long)bad_line);
+    assert_contains(err.message, want);
+    /* The COPY's own row count, which the tracked line breaks correct. */
+    snprintf(want, sizeof want, " row %d, column \"id\"", rows - 5);
+    assert_contains(err.message, want);
+    assert_string_equal(err.sqlstate, "22P02");
+    assert_int_equal(count_lt(), 0);
+}
+
 static void invalid_utf8_and_nul(void **state) {
     (void)state;
     reset_table();
@@ -743,6 +786,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(unterminated_quote_at_eof),
         cmocka_unit_test(ragged_rows),
         cmocka_unit_test(server_errors_name_the_line),
+        cmocka_unit_test(server_error_line_after_many_chunks),
         cmocka_unit_test(invalid_utf8_and_nul),
         cmocka_unit_test(compressed_inputs),
         cmocka_unit_test(truncate_is_atomic),
