@@ -194,6 +194,8 @@ typedef struct cli_summary {
     const char *output;           /* export output ("-" for stdout)            */
     const char *reject_file;
     int64_t rows_read, rows_loaded, rows_rejected, bytes;
+    /* load only: COPY batches, how many went as binary COPY, rows the CHECK screen flagged */
+    int64_t batches, batches_binary, rows_screened;
     double seconds;
     bool committed;
     bool commit_unknown; /* the commit itself failed: its outcome is unknown */

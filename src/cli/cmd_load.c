@@ -59,8 +59,10 @@ static void usage(FILE *out) {
         "  -v, --verbose         also print the library's log (every rejected row, ...)\n"
         "  -h, --help            this text\n"
         "\n"
-        "Output: the summary (files, rows read/loaded/rejected, bytes, seconds,\n"
-        "rows/s, MB/s) goes to stdout; progress and errors go to stderr as\n"
+        "Output: the summary (files, rows read/loaded/rejected, COPY batches and how\n"
+        "many went as binary COPY, bytes, seconds, rows/s, MB/s) goes to stdout;\n"
+        "--summary-json adds rows_screened (rows a CHECK screen sent to the server\n"
+        "one by one under --max-errors). Progress and errors go to stderr as\n"
         "\"pgetl: <message> [SQLSTATE xxxxx]\". Passwords are never printed.\n"
         "\n"
         "Examples:\n"
@@ -435,6 +437,9 @@ static void finish_summary(const load_args *a, FILE *json, pgetl_code rc,
         .rows_loaded = st->rows_loaded,
         .rows_rejected = st->rows_rejected,
         .bytes = st->bytes_read,
+        .batches = st->batches,
+        .batches_binary = st->batches_binary,
+        .rows_screened = st->rows_screened,
         .seconds = st->seconds,
         .committed = st->committed,
         .commit_unknown = st->commit_unknown,

@@ -122,6 +122,8 @@ void cli_summary_print(FILE *out, const cli_summary *s) {
             fputc(')', out);
         }
         fputc('\n', out);
+        fprintf(out, "  batches:       %" PRId64 " (%" PRId64 " as binary COPY)\n", s->batches,
+                s->batches_binary);
     } else {
         fprintf(out, "  rows:          %" PRId64 "\n", s->rows_read);
     }
@@ -154,6 +156,11 @@ bool cli_summary_write_json(FILE *out, const cli_summary *s) {
     }
     fputs("],\"reject_file\":", out);
     cli_json_string(out, s->reject_file);
+    if (strcmp(s->command, "load") == 0)
+        fprintf(out,
+                ",\"batches\":%" PRId64 ",\"batches_binary\":%" PRId64
+                ",\"rows_screened\":%" PRId64,
+                s->batches, s->batches_binary, s->rows_screened);
     fprintf(out,
             ",\"rows_read\":%" PRId64 ",\"rows_loaded\":%" PRId64 ",\"rows_rejected\":%" PRId64
             ",\"bytes\":%" PRId64 ",\"seconds\":%.6f,\"rows_per_second\":%.1f"

@@ -104,9 +104,24 @@ for mode in "--convert never" "--convert auto" "--convert always" "--jobs 2 --ba
     "--jobs 3 --convert never --batch-rows 7000"; do
     sql "TRUNCATE $L"
     # shellcheck disable=SC2086
-    run "$PGETL" load --dsn "$DSN" --table "$L" $mode "$WORK/ev.csv"
+    run "$PGETL" load --dsn "$DSN" --table "$L" $mode --summary-json "$WORK/mode.json" "$WORK/ev.csv"
     expect_rc 0
     expect_contains "$OUT" "rows loaded:   50000" "$mode"
+    # Batches: raw modes send none as binary, --convert always sends all (the
+    # generated events are all convertible), and the text agrees with the JSON.
+    python3 - "$WORK/mode.json" "$mode" "$OUT" <<'PYJ'
+import json, sys
+d, mode, out = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+n, nb = d["batches"], d["batches_binary"]
+assert n >= 1 and 0 <= nb <= n and d["rows_screened"] == 0, d
+if "never" in mode:
+    assert nb == 0, d
+if "always" in mode:
+    assert nb == n, d
+if "--batch-rows 5000" in mode:
+    assert n == 10, d
+assert "  batches:       %d (%d as binary COPY)\n" % (n, nb) in out + "\n", out
+PYJ
     d=$(sql "SELECT count(*) FROM ((TABLE $E EXCEPT ALL TABLE $L) UNION ALL (TABLE $L EXCEPT ALL TABLE $E)) x")
     expect_eq "$d" 0 "rows differing from COPY with $mode"
     ok "50k events with $mode: identical to the server's COPY"

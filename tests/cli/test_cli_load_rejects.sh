@@ -55,6 +55,8 @@ d = json.load(open(sys.argv[1], encoding="utf-8"))
 assert d["command"] == "load" and d["status"] == "rejects" and d["exit_code"] == 3, d
 assert d["rows_read"] == 20000 and d["rows_loaded"] == 19994 and d["rows_rejected"] == 6, d
 assert d["rows_read"] == d["rows_loaded"] + d["rows_rejected"]
+assert d["batches"] >= 1 and 0 <= d["batches_binary"] <= d["batches"], d
+assert 0 <= d["rows_screened"] <= d["rows_read"], d
 assert d["files"] == [sys.argv[2]] and d["reject_file"] == sys.argv[3], d
 assert d["committed"] is True and d["error"] is None, d
 import os
@@ -129,6 +131,27 @@ expect_contains "$ERR" "line $first_line" "atomic failure line"
 expect_contains "$ERR" "[SQLSTATE $first_state]" "atomic failure SQLSTATE"
 expect_rows "$T" 0 "atomic load with bad rows"
 ok "default (atomic): first bad row at line $first_line fails the load, nothing committed"
+
+# The CHECK screen, seen from the CLI: after the first CHECK reject, every
+# later binary batch is screened, and --summary-json counts the CHECK-bad rows
+# it flagged (one job, so batch k is the k-th 2000 rows).
+"$GEN" --rows 20000 --bad 36 --bad-list "$WORK/bad36.txt" -o "$WORK/ev36.csv"
+sql "TRUNCATE $T"
+run "$PGETL" load --dsn "$DSN" --table "$T" --convert always --batch-rows 2000 --max-errors 36 \
+    --reject-file "$R" --summary-json "$J" "$WORK/ev36.csv"
+expect_rc 3
+expect_rows "$T" 19964 "--max-errors 36 with 36 bad"
+python3 - "$J" "$WORK/bad36.txt" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+checks = [int(l.split()[0]) for l in open(sys.argv[2]) if l.split()[2] == "23514"]
+first = (checks[0] - 1) // 2000
+want = sum(1 for r in checks if (r - 1) // 2000 > first)
+assert want >= 3, checks
+assert d["rows_screened"] == want, (d, checks)
+assert d["rows_rejected"] == 36 and d["batches"] == 10 and d["batches_binary"] == 10, d
+PY
+ok "--summary-json counts the rows the CHECK screen flagged"
 
 sql "DROP TABLE $T"
 done_testing
