@@ -1,9 +1,10 @@
 /*
- * CSV scanner throughput vs the floor: counting newlines with memchr over
- * the same buffer (what any line splitter must at least do). Run in the same
+ * CSV scanner and field splitter throughput vs the floor: counting newlines
+ * with memchr over the same buffer (what any line splitter must at least do). Run in the same
  * process on the same bytes, so the ratio holds across machines.
  *
- *   bench_csv_scan [MiB] [reps]      default 64 MiB, 5 repetitions (median)
+ *   bench_csv_scan [MiB] [reps] [FILE]   default 64 MiB, 5 repetitions (median);
+ *                                        FILE: also the first MiB of a CSV file
  *
  * Inputs: "plain" (no quotes: the common case), "quoted" (every third field
  * quoted, some holding commas and doubled quotes), "multiline" (a quoted
@@ -42,6 +43,24 @@ static char *make(const char *kind, size_t n, size_t *len_out) {
     return p;
 }
 
+/* Up to max bytes of a CSV file, cut after its last whole line. */
+static char *slurp(const char *path, size_t max, size_t *len_out) {
+    FILE *f = fopen(path, "rb");
+    char *p = f ? malloc(max) : NULL;
+    size_t n = p ? fread(p, 1, max, f) : 0;
+    if (f)
+        fclose(f);
+    while (n > 0 && p[n - 1] != '\n')
+        n--;
+    if (n == 0) {
+        fprintf(stderr, "bench_csv_scan: cannot read lines from %s\n", path);
+        free(p);
+        return NULL;
+    }
+    *len_out = n;
+    return p;
+}
+
 static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -75,30 +94,60 @@ static double time_scan(const pgetl_csv_dialect *d, const char *p, size_t n) {
     return (double)(pgetl__now_ns() - t0) / 1e9;
 }
 
+/* Scan plus field splitting (unquoting, unescaping), as the binary conversion path does. */
+static double time_split(const pgetl_csv_dialect *d, const char *p, size_t n) {
+    pgetl_buf out;
+    pgetl__buf_init(&out);
+    pgetl_csv_field fields[64];
+    int64_t t0 = pgetl__now_ns();
+    int64_t bytes = 0;
+    size_t off = 0, len;
+    pgetl_csv_scan st;
+    pgetl__csv_scan_reset(&st);
+    while (off < n && pgetl__csv_scan_row(d, &st, p + off, n - off, &len)) {
+        int nf;
+        if (pgetl__csv_split(d, "", 0, p + off, len, &out, fields, 64, &nf, NULL) != PGETL_OK)
+            break;
+        bytes += (int64_t)out.len + nf;
+        off += len;
+        pgetl__csv_scan_reset(&st);
+    }
+    sink = bytes;
+    double t = (double)(pgetl__now_ns() - t0) / 1e9;
+    pgetl__buf_reset(&out);
+    return t;
+}
+
 int main(int argc, char **argv) {
     size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 64;
     int reps = argc > 2 ? atoi(argv[2]) : 5;
     if (mib < 1 || reps < 1 || reps > 100)
         return 2;
-    const char *kinds[] = {"plain", "quoted", "multiline", "text"};
-    printf("%-10s %12s %12s %8s\n", "input", "memchr MB/s", "scan MB/s", "ratio");
-    for (int k = 0; k < 4; k++) {
+    const char *kinds[] = {"plain", "quoted", "multiline", "text", "file"};
+    int nkinds = argc > 3 ? 5 : 4;
+    printf("%-10s %12s %12s %8s %12s %8s\n", "input", "memchr MB/s", "scan MB/s", "ratio",
+           "split MB/s", "ratio");
+    for (int k = 0; k < nkinds; k++) {
         size_t n;
-        char *p = make(kinds[k], mib << 20, &n);
+        char *p = k == 4 ? slurp(argv[3], mib << 20, &n) : make(kinds[k], mib << 20, &n);
+        if (!p)
+            return 1;
         pgetl_csv_dialect d = {.text = k == 3,
                                .delim = k == 3 ? '\t' : ',',
                                .quote = k == 3 ? 0 : '"',
                                .escape = k == 3 ? 0 : '"'};
-        double tm[100], ts[100];
+        double tm[100], ts[100], tp[100];
         for (int r = 0; r < reps; r++) {
             tm[r] = time_memchr(p, n);
             ts[r] = time_scan(&d, p, n);
+            tp[r] = time_split(&d, p, n);
         }
         qsort(tm, (size_t)reps, sizeof(double), cmp);
         qsort(ts, (size_t)reps, sizeof(double), cmp);
+        qsort(tp, (size_t)reps, sizeof(double), cmp);
         double mb = (double)n / 1e6;
-        double m = mb / tm[reps / 2], s = mb / ts[reps / 2];
-        printf("%-10s %12.0f %12.0f %8.2f\n", kinds[k], m, s, s / m);
+        double m = mb / tm[reps / 2], s = mb / ts[reps / 2], sp = mb / tp[reps / 2];
+        printf("%-10s %12.0f %12.0f %8.2f %12.0f %8.2f\n", kinds[k], m, s, s / m, sp, sp / m);
         free(p);
     }
     return 0;

@@ -14,7 +14,8 @@
  *   - every newline inside a row but the last is counted in nlines;
  *   - every complete row splits without error into as many fields as the
  *     scanner counted, each inside the output buffer, never longer in total
- *     than the row.
+ *     than the row, with the values, quoted and NULL flags of a byte-by-byte
+ *     reading of the same rules.
  * The scanner only ever sees exactly the bytes it was given (a heap copy of
  * that size), so ASan reports any read past them.
  */
@@ -152,6 +153,92 @@ static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, s
     return nrows;
 }
 
+/*
+ * One row's fields by the same rules, byte by byte (the splitter copies in
+ * runs): values appended to `vals`, each field's end offset, quoted and NULL
+ * flags. Returns the field count (at most 64 recorded).
+ */
+typedef struct ref_field {
+    size_t end;
+    bool quoted, null;
+} ref_field;
+
+static int oct_or_hex(const char *s, size_t len, size_t *i, int base, int maxd) {
+    int v = 0, k = 0;
+    for (; k < maxd && *i < len; k++) {
+        char c = s[*i];
+        int dv = c >= '0' && c <= '9'                 ? c - '0'
+                 : base == 16 && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                 : base == 16 && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                      : 99;
+        if (dv >= base)
+            break;
+        v = v * base + dv;
+        (*i)++;
+    }
+    return k ? v : -1;
+}
+
+static int reference_split(const pgetl_csv_dialect *d, const char *null_str, const char *row,
+                           size_t len, char *vals, ref_field *f) {
+    if (len && row[len - 1] == '\n')
+        len--;
+    if (len && row[len - 1] == '\r')
+        len--;
+    size_t i = 0, o = 0, nl = strlen(null_str);
+    int nf = 0;
+    for (;;) {
+        size_t start = i;
+        bool inq = false, saw = false;
+        while (i < len) {
+            char c = row[i];
+            if (d->text) {
+                if (c == d->delim)
+                    break;
+                i++;
+                if (c == '\\' && i < len) {
+                    static const char from[] = "bfnrtv", to[] = "\b\f\n\r\t\v";
+                    char e = row[i++];
+                    const char *m = strchr(from, e);
+                    int v;
+                    if (e && m) {
+                        c = to[m - from];
+                    } else if (e == 'x' && (v = oct_or_hex(row, len, &i, 16, 2)) >= 0) {
+                        c = (char)v;
+                    } else if (e >= '0' && e <= '7') {
+                        i--;
+                        c = (char)(oct_or_hex(row, len, &i, 8, 3) & 0xff);
+                    } else {
+                        c = e;
+                    }
+                }
+                vals[o++] = c;
+                continue;
+            }
+            if (!inq && c == d->delim)
+                break;
+            if (!inq && c == d->quote) {
+                inq = saw = true;
+            } else if (inq && c == d->escape && i + 1 < len &&
+                       (row[i + 1] == d->quote || row[i + 1] == d->escape)) {
+                vals[o++] = row[++i];
+            } else if (inq && c == d->quote) {
+                inq = false;
+            } else {
+                vals[o++] = c;
+            }
+            i++;
+        }
+        if (nf < 64)
+            f[nf] = (ref_field){o, saw,
+                                !saw && i - start == nl && memcmp(row + start, null_str, nl) == 0};
+        nf++;
+        if (i >= len)
+            return nf;
+        i++;
+    }
+}
+
 static int64_t count_nl(const char *p, size_t n) {
     int64_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -202,24 +289,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *row = buf + off;
         size_t len = a[i].len;
         FUZZ_CHECK(a[i].nlines == count_nl(row, len) - 1,
-                   "row %d: %lld newlines counted inside, %lld present", i,
-                   (long long)a[i].nlines, (long long)count_nl(row, len) - 1);
+                   "row %d: %lld newlines counted inside, %lld present", i, (long long)a[i].nlines,
+                   (long long)count_nl(row, len) - 1);
         /* The splitter sees the row alone, in an exact-size copy. */
         char *copy = malloc(len);
         memcpy(copy, row, len);
         int nf = 0;
         pgetl_error err;
         pgetl_error_init(&err);
-        pgetl_code rc =
-            pgetl__csv_split(&d, null_str, strlen(null_str), copy, len, &out, fields, 64, &nf, &err);
+        pgetl_code rc = pgetl__csv_split(&d, null_str, strlen(null_str), copy, len, &out, fields,
+                                         64, &nf, &err);
         FUZZ_CHECK(rc == PGETL_OK, "row %d: complete row does not split: %s", i, err.message);
         FUZZ_CHECK(nf == a[i].nfields, "row %d: scanner counted %lld fields, splitter %d", i,
                    (long long)a[i].nfields, nf);
-        FUZZ_CHECK(out.len <= len, "row %d: split output %zu bytes from a %zu-byte row", i,
-                   out.len, len);
+        FUZZ_CHECK(out.len <= len, "row %d: split output %zu bytes from a %zu-byte row", i, out.len,
+                   len);
         for (int k = 0; k < nf && k < 64; k++)
             FUZZ_CHECK(fields[k].off <= out.len && fields[k].len <= out.len - fields[k].off,
                        "row %d field %d outside the output", i, k);
+        /* Every value, flag and NULL as the byte-by-byte reading has them. */
+        char *vals = malloc(len + 1);
+        static ref_field rf[64];
+        int rn = reference_split(&d, null_str, copy, len, vals, rf);
+        FUZZ_CHECK(rn == nf, "row %d: reference splits %d fields, splitter %d", i, rn, nf);
+        for (int k = 0; k < nf && k < 64; k++) {
+            size_t rs = k ? rf[k - 1].end : 0, rl = rf[k].end - rs;
+            FUZZ_CHECK(fields[k].len == rl && memcmp(out.data + fields[k].off, vals + rs, rl) == 0,
+                       "row %d field %d: value differs from the reference", i, k);
+            FUZZ_CHECK(fields[k].quoted == rf[k].quoted && fields[k].null == rf[k].null,
+                       "row %d field %d: quoted/null flags differ from the reference", i, k);
+        }
+        free(vals);
         free(copy);
         off += len;
     }

@@ -132,46 +132,51 @@ static size_t strip_eol(const char *row, size_t len) {
     return len;
 }
 
+/*
+ * Both splitters write through a local pointer and set out->len once:
+ * appending with pgetl__buf_byte_unchecked reloads and stores out->len for
+ * every byte (a char store may alias it); bench_csv_scan measured the
+ * plain-CSV split 1.4x faster without it.
+ */
 static pgetl_code split_csv(const pgetl_csv_dialect *d, const char *null_str, size_t null_len,
                             const char *row, size_t len, pgetl_buf *out, pgetl_csv_field *fields,
                             int max, int *nfields_out, pgetl_error *err) {
+    const char delim = d->delim, quote = d->quote, esc = d->escape;
+    char *const base = out->data;
+    char *dst = base + out->len;
     int nf = 0;
     size_t i = 0;
     for (;;) {
         size_t start = i;
-        size_t off = out->len;
-        bool saw_quote = false, in_quote = false;
-        while (i < len) {
-            char c = row[i];
-            if (!in_quote) {
-                if (c == d->delim)
-                    break;
-                if (c == d->quote) {
-                    saw_quote = in_quote = true;
-                    i++;
-                    continue;
-                }
-            } else {
-                if (c == d->escape && i + 1 < len &&
-                    (row[i + 1] == d->quote || row[i + 1] == d->escape)) {
-                    pgetl__buf_byte_unchecked(out, row[i + 1]);
+        char *fstart = dst;
+        bool saw_quote = false;
+        for (;;) {
+            for (char c; i < len && (c = row[i]) != delim && c != quote; i++)
+                *dst++ = c;
+            if (i >= len || row[i] == delim)
+                break;
+            /* A quote opens a quoted run wherever it stands, as in the server's reader. */
+            saw_quote = true;
+            i++;
+            for (;;) {
+                for (char c; i < len && (c = row[i]) != quote && c != esc; i++)
+                    *dst++ = c;
+                if (i >= len)
+                    return pgetl_error_set(err, PGETL_EDATA, "unterminated CSV quoted field");
+                if (row[i] == esc && i + 1 < len && (row[i + 1] == quote || row[i + 1] == esc)) {
+                    *dst++ = row[i + 1];
                     i += 2;
-                    continue;
-                }
-                if (c == d->quote) {
-                    in_quote = false;
+                } else if (row[i] == quote) {
                     i++;
-                    continue;
+                    break;
+                } else {
+                    *dst++ = row[i++]; /* an escape before anything else is data */
                 }
             }
-            pgetl__buf_byte_unchecked(out, c);
-            i++;
         }
-        if (in_quote)
-            return pgetl_error_set(err, PGETL_EDATA, "unterminated CSV quoted field");
         if (nf < max) {
-            fields[nf].off = off;
-            fields[nf].len = out->len - off;
+            fields[nf].off = (size_t)(fstart - base);
+            fields[nf].len = (size_t)(dst - fstart);
             fields[nf].quoted = saw_quote;
             fields[nf].null =
                 !saw_quote && i - start == null_len && memcmp(row + start, null_str, null_len) == 0;
@@ -181,6 +186,7 @@ static pgetl_code split_csv(const pgetl_csv_dialect *d, const char *null_str, si
             break;
         i++; /* the delimiter */
     }
+    out->len = (size_t)(dst - base);
     *nfields_out = nf;
     return PGETL_OK;
 }
@@ -198,15 +204,18 @@ static int hexval(char c) {
 static pgetl_code split_text(const pgetl_csv_dialect *d, const char *null_str, size_t null_len,
                              const char *row, size_t len, pgetl_buf *out, pgetl_csv_field *fields,
                              int max, int *nfields_out) {
+    const char delim = d->delim;
+    char *const base = out->data;
+    char *dst = base + out->len;
     int nf = 0;
     size_t i = 0;
     for (;;) {
         size_t start = i;
-        size_t off = out->len;
-        while (i < len && row[i] != d->delim) {
+        char *fstart = dst;
+        while (i < len && row[i] != delim) {
             char c = row[i++];
             if (c != '\\' || i >= len) {
-                pgetl__buf_byte_unchecked(out, c);
+                *dst++ = c;
                 continue;
             }
             c = row[i++];
@@ -246,11 +255,11 @@ static pgetl_code split_text(const pgetl_csv_dialect *d, const char *null_str, s
                 }
                 break;
             }
-            pgetl__buf_byte_unchecked(out, c);
+            *dst++ = c;
         }
         if (nf < max) {
-            fields[nf].off = off;
-            fields[nf].len = out->len - off;
+            fields[nf].off = (size_t)(fstart - base);
+            fields[nf].len = (size_t)(dst - fstart);
             fields[nf].quoted = false;
             fields[nf].null = i - start == null_len && memcmp(row + start, null_str, null_len) == 0;
         }
@@ -259,6 +268,7 @@ static pgetl_code split_text(const pgetl_csv_dialect *d, const char *null_str, s
             break;
         i++;
     }
+    out->len = (size_t)(dst - base);
     *nfields_out = nf;
     return PGETL_OK;
 }
