@@ -12,13 +12,30 @@
  *
  * Speed: rows without quotes (the common case) cost two memchr calls (the
  * newline, then a quote/backslash check on the row) and one delimiter count
- * the compiler vectorises; inside quotes, memchr jumps to the next quote.
+ * eight bytes at a time; inside quotes, memchr jumps to the next quote.
  * Only rows holding escapes are walked byte by byte.
  */
 #include "load/load_int.h"
 
+/*
+ * Bytes equal to c in [p, end), eight at a time: a byte loop is only
+ * vectorised at -O3, and the default build is -O2. In x = w ^ pattern a
+ * byte is zero exactly where w holds c; ((x & 0x7f..) + 0x7f..) | x sets
+ * the high bit of every nonzero byte without carrying into the next, so
+ * its complement marks exactly the matches, one high bit each, and a
+ * multiply sums them.
+ */
 static int64_t count_byte(const char *p, const char *end, char c) {
+    const uint64_t ones = 0x0101010101010101u, low7 = 0x7f7f7f7f7f7f7f7fu;
+    const uint64_t pattern = ones * (unsigned char)c;
     int64_t n = 0;
+    for (; end - p >= 8; p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t x = w ^ pattern;
+        uint64_t hits = ~(((x & low7) + low7) | x | low7);
+        n += (int64_t)(((hits >> 7) * ones) >> 56);
+    }
     for (; p < end; p++)
         n += *p == c;
     return n;
