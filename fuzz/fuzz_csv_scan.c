@@ -27,6 +27,7 @@
 typedef struct row_rec {
     size_t len;
     int64_t nfields, nlines;
+    bool quoted_cr;
 } row_rec;
 
 /* The dialect rules of load.c's option check, applied to fuzz bytes. */
@@ -72,6 +73,7 @@ static int scan_all(const pgetl_csv_dialect *d, const char *buf, size_t n, row_r
         rows[nrows].len = len;
         rows[nrows].nfields = st.nfields;
         rows[nrows].nlines = st.nlines;
+        rows[nrows].quoted_cr = st.quoted_cr;
         nrows++;
         start += len;
         pgetl__csv_scan_reset(&st);
@@ -98,6 +100,7 @@ static int scan_chunked(const pgetl_csv_dialect *d, const char *src, size_t n, u
                 rows[nrows].len = len;
                 rows[nrows].nfields = st.nfields;
                 rows[nrows].nlines = st.nlines;
+                rows[nrows].quoted_cr = st.quoted_cr;
                 nrows++;
                 start += len;
                 pgetl__csv_scan_reset(&st);
@@ -121,10 +124,11 @@ static int scan_chunked(const pgetl_csv_dialect *d, const char *src, size_t n, u
  * without any of the scanner's shortcuts: the reference the fast scanner
  * must agree with. Returns the number of complete rows, their lengths in len.
  */
-static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, size_t *len) {
+static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, size_t *len,
+                          bool *qcr) {
     int nrows = 0;
     size_t start = 0;
-    bool inq = false;
+    bool inq = false, cr = false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (d->text) {
@@ -140,14 +144,17 @@ static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, s
             }
             if (c == d->quote)
                 inq = false;
+            cr |= c == '\r';
             continue;
         } else if (c == d->quote) {
             inq = true;
             continue;
         }
         if (c == '\n' && nrows < MAX_ROWS) {
+            qcr[nrows] = cr;
             len[nrows++] = i + 1 - start;
             start = i + 1;
+            cr = false;
         }
     }
     return nrows;
@@ -263,7 +270,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t covered = 0;
     for (int i = 0; i < na; i++) {
         FUZZ_CHECK(a[i].len == b[i].len && a[i].nfields == b[i].nfields &&
-                       a[i].nlines == b[i].nlines,
+                       a[i].nlines == b[i].nlines && a[i].quoted_cr == b[i].quoted_cr,
                    "row %d: one-shot len %zu fields %lld lines %lld, chunked %zu %lld %lld", i,
                    a[i].len, (long long)a[i].nfields, (long long)a[i].nlines, b[i].len,
                    (long long)b[i].nfields, (long long)b[i].nlines);
@@ -271,11 +278,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     FUZZ_CHECK(covered <= n, "rows cover %zu of %zu bytes", covered, n);
     static size_t ref[MAX_ROWS];
-    int nref = reference_rows(&d, buf, n, ref);
+    static bool ref_cr[MAX_ROWS];
+    int nref = reference_rows(&d, buf, n, ref, ref_cr);
     FUZZ_CHECK(nref == na, "reference finds %d rows, scanner %d", nref, na);
-    for (int i = 0; i < na; i++)
+    for (int i = 0; i < na; i++) {
         FUZZ_CHECK(ref[i] == a[i].len, "row %d: reference length %zu, scanner %zu", i, ref[i],
                    a[i].len);
+        /* CSV only: text format has no quotes (the flag stays false). */
+        FUZZ_CHECK(a[i].quoted_cr == (!d.text && ref_cr[i]),
+                   "row %d: scanner says %s carriage return inside quotes", i,
+                   a[i].quoted_cr ? "a" : "no");
+    }
     /* The tail state only matters when there is a tail (batch.c checks in_quote at EOF). */
     if (covered < n)
         FUZZ_CHECK(ta.in_quote == tb.in_quote, "tail quote state differs");

@@ -470,7 +470,7 @@ pgetl_code pgetl__copy_row_end(pgetl_copy *c, pgetl_error *err) {
 }
 
 pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *row_end,
-                                int64_t nrows, pgetl_error *err) {
+                                int64_t nrows, bool single_line, pgetl_error *err) {
     if (c->failed)
         return pgetl__error_copy(err, &c->error);
     if (c->isolate || c->in_row || c->format == PGETL_COPY_BINARY)
@@ -484,12 +484,12 @@ pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *r
      * over the whole batch first kept the server idle for that pass at every
      * batch start (~3 ms per 4 MiB: 5% of a raw load).
      */
+    bool track = c->format == PGETL_COPY_CSV && !single_line;
     int64_t i = 0;
     for (size_t off = 0; off < len;) {
         size_t n = len - off < c->chunk_bytes ? len - off : c->chunk_bytes;
         /* track_lines marks the row being added: c->rows is its index. */
-        for (; c->format == PGETL_COPY_CSV && i < nrows && (i ? row_end[i - 1] : 0) < off + n;
-             i++) {
+        for (; track && i < nrows && (i ? row_end[i - 1] : 0) < off + n; i++) {
             size_t s = i ? row_end[i - 1] : 0;
             c->rows = first + i;
             pgetl__copy_track_lines(c, data + s, row_end[i] - s);

@@ -39,10 +39,12 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
  * (row i ends at data + row_end[i]) straight from the caller's memory:
  * no copy into the chunk buffer, no per-row call. Streaming sessions only
  * (no isolation); a row that is COPY's end-of-data marker must not be
- * among them.
+ * among them. single_line: the caller's scanner found no CR or LF inside
+ * quotes in any of the rows, so in CSV the server's line N is row N and
+ * the rows need no line tracking (lines.c).
  */
 pgetl_code pgetl__copy_put_rows(pgetl_copy *copy, const char *data, const size_t *row_end,
-                                int64_t nrows, pgetl_error *err);
+                                int64_t nrows, bool single_line, pgetl_error *err);
 
 /* Returns the buffer to append one row to, with `reserve` bytes reserved. */
 pgetl_buf *pgetl__copy_row_begin(pgetl_copy *copy, size_t reserve, pgetl_error *err);

@@ -195,6 +195,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
                              pgetl_error *err) {
     b->nrows = 0;
     b->multiline = false;
+    b->quoted_cr = false;
     b->has_eod = false;
     b->binary = false;
     b->file = src->file;
@@ -219,6 +220,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
         int64_t line = src->line;
         src->line += 1 + src->st.nlines;
         int64_t nfields = src->st.nfields;
+        bool quoted_cr = src->st.quoted_cr;
         pgetl__csv_scan_reset(&src->st);
         const char *row = b->data.data + start;
         if (ctx->dialect.text && pgetl__is_eod_marker(row, len)) {
@@ -266,6 +268,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
             continue;
         }
         b->multiline |= src->line - line > 1;
+        b->quoted_cr |= quoted_cr;
         b->has_eod |= len <= 4 && pgetl__is_eod_marker(row, len);
         start += len;
         b->row_end[b->nrows] = start;

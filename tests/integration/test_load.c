@@ -282,6 +282,21 @@ static void server_errors_name_the_line(void **state) {
     p = lh_text("types3.csv", "id,name\n1,\"a\r\nb\"\n2,\"c\nd\"\nx3,e\n");
     assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
     assert_contains(err.message, "types3.csv line 6");
+    /*
+     * A bare CR inside quotes, no LF: COPY counts it as a line in the first
+     * row (line end not known yet) and in a CRLF file, so those rows are
+     * tracked although none spans input lines; the COPY's row is right too.
+     */
+    o.convert = PGETL_CONVERT_NEVER;
+    p = lh_text("types5.csv", "id,name\n1,\"a\rb\"\n2,b\nx3,c\n");
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    assert_contains(err.message, "types5.csv line 4");
+    assert_contains(err.message, " row 3, column \"id\"");
+    p = lh_text("types6.csv", "id,name\r\n1,a\r\n2,\"b\rc\"\r\nx3,d\r\n");
+    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    assert_contains(err.message, "types6.csv line 4");
+    assert_contains(err.message, " row 3, column \"id\"");
+    o.convert = PGETL_CONVERT_AUTO;
     /* A CRLF file with embedded CRLFs. */
     p = lh_text("types4.csv", "id,name\r\n1,\"a\r\nb\"\r\n2,\"c\r\nd\"\r\nx3,e\r\n");
     assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
