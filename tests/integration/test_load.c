@@ -260,52 +260,54 @@ static void ragged_rows(void **state) {
     assert_int_equal(count_lt(), 0);
 }
 
+/* Loads `text` as file `name`, expects a server error whose message holds `want`. */
+static void expect_server_error(const char *name, const char *text, const pgetl_load_options *o,
+                                const char *want) {
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(lh_text(name, text), o, &st, &err), PGETL_ESERVER);
+    assert_contains(err.message, want);
+    assert_false(st.committed);
+    assert_int_equal(count_lt(), 0);
+}
+
 static void server_errors_name_the_line(void **state) {
     (void)state;
     reset_table();
-    /* Row 3 (line 5: the quoted newline shifts it) is not an integer. */
-    const char *p = lh_text("types.csv", "id,name\n1,\"two\nlines\"\n2,b\nx3,c\n4,d\n");
     pgetl_load_options o = lh_opts("lt");
     o.batch_rows = 3; /* the multi-line row shares the failing COPY */
-    pgetl_load_stats st;
-    pgetl_error err;
-    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
-    assert_contains(err.message, "types.csv line 5");
-    assert_string_equal(err.sqlstate, "22P02");
-    assert_false(st.committed);
-    assert_int_equal(count_lt(), 0);
+    /* Row 3 (line 5: the quoted newline shifts it) is not an integer. */
+    expect_server_error("types.csv", "id,name\n1,\"two\nlines\"\n2,b\nx3,c\n4,d\n", &o,
+                        "types.csv line 5");
     /* The multi-line row in the middle of the COPY this time. */
-    p = lh_text("types2.csv", "id,name\n1,a\n2,\"x\ny\"\nx3,c\n");
-    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
-    assert_contains(err.message, "types2.csv line 5");
+    expect_server_error("types2.csv", "id,name\n1,a\n2,\"x\ny\"\nx3,c\n", &o, "types2.csv line 5");
     /* An embedded CRLF in the first row of an LF file: COPY counts its '\r' there. */
-    p = lh_text("types3.csv", "id,name\n1,\"a\r\nb\"\n2,\"c\nd\"\nx3,e\n");
-    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
-    assert_contains(err.message, "types3.csv line 6");
+    expect_server_error("types3.csv", "id,name\n1,\"a\r\nb\"\n2,\"c\nd\"\nx3,e\n", &o,
+                        "types3.csv line 6");
+    /* A CRLF file with embedded CRLFs. */
+    expect_server_error("types4.csv", "id,name\r\n1,\"a\r\nb\"\r\n2,\"c\r\nd\"\r\nx3,e\r\n", &o,
+                        "types4.csv line 6");
     /*
      * A bare CR inside quotes, no LF: COPY counts it as a line in the first
      * row (line end not known yet) and in a CRLF file, so those rows are
      * tracked although none spans input lines; the COPY's row is right too.
      */
     o.convert = PGETL_CONVERT_NEVER;
-    p = lh_text("types5.csv", "id,name\n1,\"a\rb\"\n2,b\nx3,c\n");
-    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
-    assert_contains(err.message, "types5.csv line 4");
-    assert_contains(err.message, " row 3, column \"id\"");
-    p = lh_text("types6.csv", "id,name\r\n1,a\r\n2,\"b\rc\"\r\nx3,d\r\n");
-    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
-    assert_contains(err.message, "types6.csv line 4");
-    assert_contains(err.message, " row 3, column \"id\"");
+    expect_server_error("types5.csv", "id,name\n1,\"a\rb\"\n2,b\nx3,c\n", &o,
+                        "types5.csv line 4: COPY \"public\".\"lt\" row 3, column \"id\"");
+    expect_server_error("types6.csv", "id,name\r\n1,a\r\n2,\"b\rc\"\r\nx3,d\r\n", &o,
+                        "types6.csv line 4: COPY \"public\".\"lt\" row 3, column \"id\"");
     o.convert = PGETL_CONVERT_AUTO;
-    /* A CRLF file with embedded CRLFs. */
-    p = lh_text("types4.csv", "id,name\r\n1,\"a\r\nb\"\r\n2,\"c\r\nd\"\r\nx3,e\r\n");
-    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
-    assert_contains(err.message, "types4.csv line 6");
-    /* Constraint violation: a duplicate key. */
-    p = lh_text("dup.csv", "id,name\n1,a\n2,b\n1,c\n");
-    assert_int_equal(lh_load1(p, &o, &st, &err), PGETL_ESERVER);
+    /* The SQLSTATE comes along: a bad integer, then a duplicate key. */
+    pgetl_load_stats st;
+    pgetl_error err;
+    assert_int_equal(lh_load1(lh_text("types7.csv", "id,name\nx1,a\n"), &o, &st, &err),
+                     PGETL_ESERVER);
+    assert_string_equal(err.sqlstate, "22P02");
+    expect_server_error("dup.csv", "id,name\n1,a\n2,b\n1,c\n", &o, "dup.csv line 4");
+    assert_int_equal(lh_load1(lh_text("dup.csv", "id,name\n1,a\n2,b\n1,c\n"), &o, &st, &err),
+                     PGETL_ESERVER);
     assert_string_equal(err.sqlstate, "23505");
-    assert_int_equal(count_lt(), 0);
 }
 
 /*
