@@ -120,9 +120,14 @@ pgetl_code pgetl__copy_start_sql(pgetl_copy *copy, const char *sql, pgetl_error 
 /* PQputCopyData, counting bytes. */
 pgetl_code pgetl__copy_send(pgetl_copy *copy, const char *data, size_t len, pgetl_error *err);
 
-/* The same for rows that stay in the caller's memory, as messages of chunk_bytes. */
+/*
+ * The same for rows that stay in the caller's memory, as messages of
+ * chunk_bytes. The first ntrack rows (row i ends at data + track_end[i])
+ * are tracked for COPY's line count (lines.c) as their chunk goes out;
+ * ntrack 0 tracks none.
+ */
 pgetl_code pgetl__copy_send_chunks(pgetl_copy *copy, const char *data, size_t len,
-                                   pgetl_error *err);
+                                   const size_t *track_end, int64_t ntrack, pgetl_error *err);
 
 /*
  * Ends the COPY (binary: trailer first), reads every result and fills *out.
