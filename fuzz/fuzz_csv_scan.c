@@ -6,8 +6,9 @@
  * sizes; the rest is the file's bytes. Invariants checked:
  *   - rows found one after another cover a prefix of the input exactly, in
  *     order, each ending in '\n'; no row end is found in what is left;
- *   - the rows are those a plain byte-by-byte reading of the documented
- *     rules finds (the scanner's memchr shortcuts change nothing);
+ *   - the rows, and each row's field count and line breaks ('\n' and '\r')
+ *     inside quotes, are those a plain byte-by-byte reading of the
+ *     documented rules finds (the scanner's shortcuts change nothing);
  *   - a scan fed the input in arbitrary chunks (resuming with kept state, as
  *     batch.c does) finds exactly the same rows, field counts, line counts
  *     and final quote state as a one-shot scan;
@@ -26,8 +27,7 @@
 
 typedef struct row_rec {
     size_t len;
-    int64_t nfields, nlines;
-    bool quoted_cr;
+    int64_t nfields, nlines, ncr;
 } row_rec;
 
 /* The dialect rules of load.c's option check, applied to fuzz bytes. */
@@ -56,15 +56,18 @@ static void pick_dialect(fuzz_in *in, pgetl_csv_dialect *d) {
 }
 
 /* One-shot: every row of buf, and the state left on the incomplete tail. */
-static int scan_all(const pgetl_csv_dialect *d, const char *buf, size_t n, row_rec *rows,
-                    pgetl_csv_scan *tail) {
+typedef bool (*scan_fn)(const pgetl_csv_dialect *, pgetl_csv_scan *, const char *, size_t,
+                        size_t *);
+
+static int scan_all(scan_fn scan, const pgetl_csv_dialect *d, const char *buf, size_t n,
+                    row_rec *rows, pgetl_csv_scan *tail) {
     int nrows = 0;
     size_t start = 0;
     pgetl_csv_scan st;
     pgetl__csv_scan_reset(&st);
     for (;;) {
         size_t len = 0;
-        if (start >= n || !pgetl__csv_scan_row(d, &st, buf + start, n - start, &len))
+        if (start >= n || !scan(d, &st, buf + start, n - start, &len))
             break;
         FUZZ_CHECK(len > 0 && len <= n - start, "row length %zu with %zu bytes left", len,
                    n - start);
@@ -73,7 +76,7 @@ static int scan_all(const pgetl_csv_dialect *d, const char *buf, size_t n, row_r
         rows[nrows].len = len;
         rows[nrows].nfields = st.nfields;
         rows[nrows].nlines = st.nlines;
-        rows[nrows].quoted_cr = st.quoted_cr;
+        rows[nrows].ncr = st.ncr;
         nrows++;
         start += len;
         pgetl__csv_scan_reset(&st);
@@ -100,7 +103,7 @@ static int scan_chunked(const pgetl_csv_dialect *d, const char *src, size_t n, u
                 rows[nrows].len = len;
                 rows[nrows].nfields = st.nfields;
                 rows[nrows].nlines = st.nlines;
-                rows[nrows].quoted_cr = st.quoted_cr;
+                rows[nrows].ncr = st.ncr;
                 nrows++;
                 start += len;
                 pgetl__csv_scan_reset(&st);
@@ -124,15 +127,16 @@ static int scan_chunked(const pgetl_csv_dialect *d, const char *src, size_t n, u
  * without any of the scanner's shortcuts: the reference the fast scanner
  * must agree with. Returns the number of complete rows, their lengths in len.
  */
-static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, size_t *len,
-                          bool *qcr) {
+static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, row_rec *out) {
     int nrows = 0;
     size_t start = 0;
-    bool inq = false, cr = false;
+    bool inq = false;
+    row_rec r = {0, 1, 0, 0};
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (d->text) {
             if (c == '\\') {
+                r.nlines += i + 1 < n && s[i + 1] == '\n';
                 i++;
                 continue;
             }
@@ -144,17 +148,19 @@ static int reference_rows(const pgetl_csv_dialect *d, const char *s, size_t n, s
             }
             if (c == d->quote)
                 inq = false;
-            cr |= c == '\r';
+            r.nlines += c == '\n';
+            r.ncr += c == '\r';
             continue;
         } else if (c == d->quote) {
             inq = true;
             continue;
         }
+        r.nfields += c == d->delim;
         if (c == '\n' && nrows < MAX_ROWS) {
-            qcr[nrows] = cr;
-            len[nrows++] = i + 1 - start;
+            r.len = i + 1 - start;
+            out[nrows++] = r;
             start = i + 1;
-            cr = false;
+            r = (row_rec){0, 1, 0, 0};
         }
     }
     return nrows;
@@ -264,31 +270,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     static row_rec a[MAX_ROWS], b[MAX_ROWS];
     pgetl_csv_scan ta, tb;
-    int na = scan_all(&d, buf, n, a, &ta);
+    int na = scan_all(pgetl__csv_scan_row, &d, buf, n, a, &ta);
     int nb = scan_chunked(&d, buf, n, seed, b, &tb);
     FUZZ_CHECK(na == nb, "one-shot found %d rows, chunked %d", na, nb);
     size_t covered = 0;
     for (int i = 0; i < na; i++) {
         FUZZ_CHECK(a[i].len == b[i].len && a[i].nfields == b[i].nfields &&
-                       a[i].nlines == b[i].nlines && a[i].quoted_cr == b[i].quoted_cr,
+                       a[i].nlines == b[i].nlines && a[i].ncr == b[i].ncr,
                    "row %d: one-shot len %zu fields %lld lines %lld, chunked %zu %lld %lld", i,
                    a[i].len, (long long)a[i].nfields, (long long)a[i].nlines, b[i].len,
                    (long long)b[i].nfields, (long long)b[i].nlines);
         covered += a[i].len;
     }
     FUZZ_CHECK(covered <= n, "rows cover %zu of %zu bytes", covered, n);
-    static size_t ref[MAX_ROWS];
-    static bool ref_cr[MAX_ROWS];
-    int nref = reference_rows(&d, buf, n, ref, ref_cr);
+    static row_rec ref[MAX_ROWS];
+    int nref = reference_rows(&d, buf, n, ref);
     FUZZ_CHECK(nref == na, "reference finds %d rows, scanner %d", nref, na);
-    for (int i = 0; i < na; i++) {
-        FUZZ_CHECK(ref[i] == a[i].len, "row %d: reference length %zu, scanner %zu", i, ref[i],
-                   a[i].len);
-        /* CSV only: text format has no quotes (the flag stays false). */
-        FUZZ_CHECK(a[i].quoted_cr == (!d.text && ref_cr[i]),
-                   "row %d: scanner says %s carriage return inside quotes", i,
-                   a[i].quoted_cr ? "a" : "no");
-    }
+    for (int i = 0; i < na; i++)
+        FUZZ_CHECK(ref[i].len == a[i].len && ref[i].nfields == a[i].nfields &&
+                       ref[i].nlines == a[i].nlines && ref[i].ncr == a[i].ncr,
+                   "row %d: reference len %zu fields %lld breaks %lld/%lld, scanner %zu %lld "
+                   "%lld/%lld",
+                   i, ref[i].len, (long long)ref[i].nfields, (long long)ref[i].nlines,
+                   (long long)ref[i].ncr, a[i].len, (long long)a[i].nfields,
+                   (long long)a[i].nlines, (long long)a[i].ncr);
     /* The tail state only matters when there is a tail (batch.c checks in_quote at EOF). */
     if (covered < n)
         FUZZ_CHECK(ta.in_quote == tb.in_quote, "tail quote state differs");

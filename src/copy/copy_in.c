@@ -106,22 +106,9 @@ pgetl_code pgetl__copy_send(pgetl_copy *c, const char *data, size_t len, pgetl_e
 }
 
 pgetl_code pgetl__copy_send_chunks(pgetl_copy *c, const char *data, size_t len,
-                                   const size_t *track_end, int64_t ntrack, pgetl_error *err) {
-    /*
-     * Each chunk's rows are tracked just before it goes out: one tracking
-     * pass over a whole batch first kept the server idle for that pass at
-     * every batch start (~3 ms per 4 MiB: 5% of a raw load).
-     */
-    int64_t first = c->rows, i = 0;
+                                   pgetl_error *err) {
     for (size_t off = 0; off < len;) {
         size_t n = len - off < c->chunk_bytes ? len - off : c->chunk_bytes;
-        /* track_lines marks the row being added: c->rows is its index. */
-        for (; i < ntrack && (i ? track_end[i - 1] : 0) < off + n; i++) {
-            size_t s = i ? track_end[i - 1] : 0;
-            c->rows = first + i;
-            pgetl__copy_track_lines(c, data + s, track_end[i] - s);
-        }
-        c->rows = first;
         pgetl_code rc = pgetl__copy_send(c, data + off, n, err);
         if (rc != PGETL_OK)
             return rc;
@@ -484,7 +471,8 @@ pgetl_code pgetl__copy_row_end(pgetl_copy *c, pgetl_error *err) {
 }
 
 pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *row_end,
-                                int64_t nrows, bool single_line, pgetl_error *err) {
+                                int64_t nrows, const pgetl__row_breaks *breaks, int64_t nbreaks,
+                                pgetl_error *err) {
     if (c->failed)
         return pgetl__error_copy(err, &c->error);
     if (c->isolate || c->in_row || c->format == PGETL_COPY_BINARY)
@@ -492,8 +480,9 @@ pgetl_code pgetl__copy_put_rows(pgetl_copy *c, const char *data, const size_t *r
     if (c->buf.len > 0 && flush(c, false, err) != PGETL_OK)
         return err ? err->code : c->error.code;
     size_t len = nrows > 0 ? row_end[nrows - 1] : 0;
-    bool track = c->format == PGETL_COPY_CSV && !single_line;
-    if (pgetl__copy_send_chunks(c, data, len, row_end, track ? nrows : 0, err) != PGETL_OK) {
+    if (c->format == PGETL_COPY_CSV && nrows > 0)
+        pgetl__copy_mark_breaks(c, data, row_end[0], breaks, nbreaks);
+    if (pgetl__copy_send_chunks(c, data, len, err) != PGETL_OK) {
         pgetl__copy_fail(c, err);
         return pgetl__error_copy(err, &c->error);
     }

@@ -34,17 +34,25 @@ pgetl_code pgetl__copy_begin_resolved(pgetl_conn *conn, const pgetl_table_info *
                                       const int *colidx, int ncols, const pgetl_copy_options *opts,
                                       pgetl_copy **copy_out, pgetl_error *err);
 
+/* A row whose quoted values hold line breaks, as the caller's scanner counted them. */
+typedef struct pgetl__row_breaks {
+    int64_t row; /* index among the rows of the put_rows call */
+    int32_t nl;  /* '\n' inside quotes (a row is at most PGETL_LOAD_MAX_ROW bytes) */
+    int32_t cr;  /* '\r' inside quotes */
+} pgetl__row_breaks;
+
 /*
  * Sends nrows whole rows already in the session's text or CSV format
  * (row i ends at data + row_end[i]) straight from the caller's memory:
  * no copy into the chunk buffer, no per-row call. Streaming sessions only
  * (no isolation); a row that is COPY's end-of-data marker must not be
- * among them. single_line: the caller's scanner found no CR or LF inside
- * quotes in any of the rows, so in CSV the server's line N is row N and
- * the rows need no line tracking (lines.c).
+ * among them. CSV: `breaks` lists, in row order, every row holding a line
+ * break inside quotes (none: nbreaks 0), so the server's line numbers map
+ * back to rows (lines.c) without a pass over the bytes.
  */
 pgetl_code pgetl__copy_put_rows(pgetl_copy *copy, const char *data, const size_t *row_end,
-                                int64_t nrows, bool single_line, pgetl_error *err);
+                                int64_t nrows, const pgetl__row_breaks *breaks, int64_t nbreaks,
+                                pgetl_error *err);
 
 /* Returns the buffer to append one row to, with `reserve` bytes reserved. */
 pgetl_buf *pgetl__copy_row_begin(pgetl_copy *copy, size_t reserve, pgetl_error *err);

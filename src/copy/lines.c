@@ -32,13 +32,8 @@ int64_t pgetl__csv_row_lines(const char *row, size_t len, int *eol) {
     return 1 + extra;
 }
 
-/* Streaming CSV: remember rows after which the line count runs ahead of the row count. */
-void pgetl__copy_track_lines(pgetl_copy *c, const char *row, size_t len) {
-    /* Fast path: no line break before the terminator, and the line ending is known. */
-    if (c->eol != EOL_UNKNOWN && len > 0 && !memchr(row, '\n', len - 1) &&
-        !memchr(row, '\r', len - 1))
-        return;
-    int64_t extra = pgetl__csv_row_lines(row, len, &c->eol) - 1;
+/* Streaming CSV: after session row `row` the server's line count runs `extra` further ahead. */
+static void add_mark(pgetl_copy *c, int64_t row, int64_t extra) {
     if (extra == 0 || c->lines_lost)
         return;
     c->extra_lines += extra;
@@ -54,7 +49,42 @@ void pgetl__copy_track_lines(pgetl_copy *c, const char *row, size_t len) {
         c->lines = m;
         c->lines_cap = cap;
     }
-    c->lines[c->nlines++] = (pgetl__line_mark){c->rows, c->extra_lines};
+    c->lines[c->nlines++] = (pgetl__line_mark){row, c->extra_lines};
+}
+
+void pgetl__copy_track_lines(pgetl_copy *c, const char *row, size_t len) {
+    /* Fast path: no line break before the terminator, and the line ending is known. */
+    if (c->eol != EOL_UNKNOWN && len > 0 && !memchr(row, '\n', len - 1) &&
+        !memchr(row, '\r', len - 1))
+        return;
+    add_mark(c, c->rows, pgetl__csv_row_lines(row, len, &c->eol) - 1);
+}
+
+void pgetl__copy_mark_breaks(pgetl_copy *c, const char *row0, size_t len0,
+                             const pgetl__row_breaks *breaks, int64_t nbreaks) {
+    if (c->eol == EOL_UNKNOWN) {
+        /*
+         * The server takes the line ending from the first unquoted break.
+         * The caller cut row 0 at its first unquoted '\n', so an unquoted
+         * '\r' is either the "\r\n" ending or a bare CR before it; the
+         * caller's count of quoted ones tells them apart without knowing the
+         * quote character.
+         */
+        int64_t cr = 0;
+        for (const char *p = row0, *end = row0 + len0; (p = memchr(p, '\r', (size_t)(end - p)));
+             p++)
+            cr++;
+        if (nbreaks > 0 && breaks[0].row == 0)
+            cr -= breaks[0].cr;
+        bool crnl = len0 >= 2 && row0[len0 - 2] == '\r';
+        c->eol = cr == 0 ? EOL_NL : cr == 1 && crnl ? EOL_CRNL : EOL_CR;
+    }
+    for (int64_t i = 0; i < nbreaks; i++) {
+        int64_t row = c->rows + breaks[i].row;
+        /* While the first row is read the ending is unknown: only '\r' counts. */
+        bool by_cr = row == 0 || c->eol != EOL_NL;
+        add_mark(c, row, by_cr ? breaks[i].cr : breaks[i].nl);
+    }
 }
 
 int64_t pgetl__copy_stream_row(const pgetl_copy *c, int64_t line) {

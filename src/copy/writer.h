@@ -120,14 +120,9 @@ pgetl_code pgetl__copy_start_sql(pgetl_copy *copy, const char *sql, pgetl_error 
 /* PQputCopyData, counting bytes. */
 pgetl_code pgetl__copy_send(pgetl_copy *copy, const char *data, size_t len, pgetl_error *err);
 
-/*
- * The same for rows that stay in the caller's memory, as messages of
- * chunk_bytes. The first ntrack rows (row i ends at data + track_end[i])
- * are tracked for COPY's line count (lines.c) as their chunk goes out;
- * ntrack 0 tracks none.
- */
+/* The same for bytes that stay in the caller's memory, as messages of chunk_bytes. */
 pgetl_code pgetl__copy_send_chunks(pgetl_copy *copy, const char *data, size_t len,
-                                   const size_t *track_end, int64_t ntrack, pgetl_error *err);
+                                   pgetl_error *err);
 
 /*
  * Ends the COPY (binary: trailer first), reads every result and fills *out.
@@ -149,6 +144,13 @@ int64_t pgetl__csv_row_lines(const char *row, size_t len, int *eol);
 
 /* Streaming CSV: accounts for the row just ended (bytes row[0..len)). */
 void pgetl__copy_track_lines(pgetl_copy *copy, const char *row, size_t len);
+
+/*
+ * Streaming CSV: accounts for nrows rows about to be added from the
+ * caller's counts (put_rows); row0 (len0 bytes) is the first of them.
+ */
+void pgetl__copy_mark_breaks(pgetl_copy *copy, const char *row0, size_t len0,
+                             const pgetl__row_breaks *breaks, int64_t nbreaks);
 
 /* Streaming: the 1-based session row at COPY line `line`, or 0 when unknown. */
 int64_t pgetl__copy_stream_row(const pgetl_copy *copy, int64_t line);

@@ -47,6 +47,8 @@ void pgetl__batch_free(pgetl_load_batch *b) {
     b->suspect = NULL;
     pgetl__free(b->send_map);
     b->send_map = NULL;
+    pgetl__free(b->breaks);
+    b->breaks = NULL;
     for (int k = 0; k < b->nscreen; k++)
         pgetl__buf_reset(&b->screen[k]);
     pgetl__free(b->screen);
@@ -191,11 +193,27 @@ void pgetl__src_close(pgetl_load_src *src) {
     pgetl__buf_reset(&src->carry);
 }
 
+static pgetl_code add_break(pgetl_load_batch *b, int64_t nl, int64_t ncr, pgetl_error *err) {
+    if (b->nbreaks == b->breaks_cap) {
+        /* Every row may hold one: grow up to the batch's row capacity, no further. */
+        int64_t cap = b->breaks_cap ? b->breaks_cap * 2 : 64;
+        if (cap > b->cap)
+            cap = b->cap;
+        pgetl__row_breaks *r = pgetl__realloc(b->breaks, sizeof *r * (size_t)cap);
+        if (!r)
+            return pgetl__error_oom(err, "load batch");
+        b->breaks = r;
+        b->breaks_cap = cap;
+    }
+    b->breaks[b->nbreaks++] = (pgetl__row_breaks){b->nrows, (int32_t)nl, (int32_t)ncr};
+    return PGETL_OK;
+}
+
 pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_load_batch *b,
                              pgetl_error *err) {
     b->nrows = 0;
     b->multiline = false;
-    b->quoted_cr = false;
+    b->nbreaks = 0;
     b->has_eod = false;
     b->binary = false;
     b->file = src->file;
@@ -220,7 +238,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
         int64_t line = src->line;
         src->line += 1 + src->st.nlines;
         int64_t nfields = src->st.nfields;
-        bool quoted_cr = src->st.quoted_cr;
+        int64_t nl = src->st.nlines, ncr = src->st.ncr;
         pgetl__csv_scan_reset(&src->st);
         const char *row = b->data.data + start;
         if (ctx->dialect.text && pgetl__is_eod_marker(row, len)) {
@@ -268,7 +286,11 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
             continue;
         }
         b->multiline |= src->line - line > 1;
-        b->quoted_cr |= quoted_cr;
+        if (!ctx->dialect.text && (nl || ncr)) {
+            rc = add_break(b, nl, ncr, err);
+            if (rc != PGETL_OK)
+                return rc;
+        }
         b->has_eod |= len <= 4 && pgetl__is_eod_marker(row, len);
         start += len;
         b->row_end[b->nrows] = start;

@@ -297,8 +297,8 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
     }
     if (p->raw && !p->binary && !p->map && max_rejects < 0 && !b->has_eod) {
         /* The batch is already what COPY wants: hand it over as it is. */
-        rc = pgetl__copy_put_rows(copy, b->data.data, b->row_end, b->nrows,
-                                  !b->multiline && !b->quoted_cr, err);
+        rc = pgetl__copy_put_rows(copy, b->data.data, b->row_end, b->nrows, b->breaks, b->nbreaks,
+                                  err);
     } else {
         for (int64_t k = 0; k < p->n && rc == PGETL_OK; k++)
             rc = put_row(ctx, copy, b, plan_row(p, k), p->binary, p->raw, err);

@@ -15,7 +15,7 @@
  * eight bytes at a time; inside quotes, memchr jumps to the next quote.
  * Only rows holding escapes are walked byte by byte.
  *
- * The scanner also notes line breaks inside quotes (nlines, quoted_cr):
+ * The scanner also counts line breaks inside quotes (nlines, ncr):
  * they move COPY's line count away from the row count (copy/lines.c).
  */
 #include "load/load_int.h"
@@ -73,7 +73,7 @@ static bool scan_csv(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char 
             const char *q = memchr(s, d->quote, (size_t)(end - s));
             const char *stop = q ? q : end;
             st->nlines += count_byte(s, stop, '\n');
-            st->quoted_cr |= stop > s && memchr(s, '\r', (size_t)(stop - s)) != NULL;
+            st->ncr += count_byte(s, stop, '\r');
             if (!q) {
                 st->pos = n;
                 return false;
@@ -99,7 +99,7 @@ static bool scan_csv(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char 
             if (c == d->quote)
                 break;
             st->nlines += c == '\n';
-            st->quoted_cr |= c == '\r';
+            st->ncr += c == '\r';
         }
         if (s >= end) {
             st->pos = n;

@@ -69,7 +69,7 @@ typedef struct pgetl_csv_scan {
     size_t pos;      /* bytes of the row already scanned                    */
     int64_t nfields; /* delimiters seen outside quotes, plus one            */
     int64_t nlines;  /* newlines inside the row (quoted / escaped)          */
-    bool quoted_cr;  /* CSV: a carriage return inside quotes                */
+    int64_t ncr;     /* CSV: carriage returns inside quotes                 */
     bool in_quote;
 } pgetl_csv_scan;
 
@@ -77,7 +77,7 @@ static inline void pgetl__csv_scan_reset(pgetl_csv_scan *st) {
     st->pos = 0;
     st->nfields = 1;
     st->nlines = 0;
-    st->quoted_cr = false;
+    st->ncr = 0;
     st->in_quote = false;
 }
 
@@ -208,7 +208,9 @@ typedef struct pgetl_load_batch {
     int64_t nrows;
     int64_t cap;
     bool multiline; /* some row holds a line break inside quotes (CSV)        */
-    bool quoted_cr; /* some row holds a carriage return inside quotes (CSV)   */
+    /* CSV: the rows holding line breaks inside quotes, for COPY's line count. */
+    pgetl__row_breaks *breaks;
+    int64_t nbreaks, breaks_cap;
     bool has_eod;   /* some row is COPY's end-of-data marker \. (CSV)         */
     /* Binary COPY tuples for the rows, when convert.c could convert them (all but suspects). */
     bool binary;

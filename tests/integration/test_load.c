@@ -297,6 +297,9 @@ static void server_errors_name_the_line(void **state) {
                         "types5.csv line 4: COPY \"public\".\"lt\" row 3, column \"id\"");
     expect_server_error("types6.csv", "id,name\r\n1,a\r\n2,\"b\rc\"\r\nx3,d\r\n", &o,
                         "types6.csv line 4: COPY \"public\".\"lt\" row 3, column \"id\"");
+    /* A CRLF file whose quoted break is a bare LF: COPY counts only CRs there. */
+    expect_server_error("types8.csv", "id,name\r\n1,a\r\n2,\"b\nc\"\r\nx3,d\r\n", &o,
+                        "types8.csv line 5: COPY \"public\".\"lt\" row 3, column \"id\"");
     o.convert = PGETL_CONVERT_AUTO;
     /* The SQLSTATE comes along: a bad integer, then a duplicate key. */
     pgetl_load_stats st;
@@ -312,8 +315,8 @@ static void server_errors_name_the_line(void **state) {
 
 /*
  * A batch of several CopyData chunks (1 MiB each) whose quoted line breaks
- * come before the bad row: the rows of each chunk are tracked as that chunk
- * goes out, and the error still names the input line.
+ * come before the bad row, in every chunk: the error still names the input
+ * line and the COPY's row.
  */
 static void server_error_line_after_many_chunks(void **state) {
     (void)state;
@@ -768,9 +771,15 @@ static void bounded_memory_from_pipe(void **state) {
     assert_pgetl_ok(rc, &err);
     lh_check_stats(&st);
     assert_int_equal(st.rows_loaded, rows);
-    /* Input ~66 MB; a batch (~1.3 MB), I/O blocks and the COPY chunk stay far below. */
+    /*
+     * Input ~66 MB. What stays live is per batch in flight, not per input
+     * byte: three batches (read window, row offsets, binary tuples and, as
+     * every row here has a quoted line break, one break entry per row), I/O
+     * blocks and the COPY chunk; measured ~25 MiB. A load that buffered its
+     * input would pass 66 MB.
+     */
     long long lib_peak = atomic_load(&peak_bytes) - live0;
-    if (lib_peak > 24LL << 20)
+    if (lib_peak > 32LL << 20)
         fail_msg("pgetl's live allocations peaked at %lld bytes loading %lld rows", lib_peak,
                  (long long)rows);
     assert_true(lib_peak > 1 << 20); /* the counter really saw the load's buffers */
