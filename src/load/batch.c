@@ -183,7 +183,7 @@ pgetl_code pgetl__src_open(const pgetl_load_ctx *ctx, const pgetl_load_file *fil
     src->line += 1 + src->st.nlines;
     memmove(src->carry.data, src->carry.data + len, src->carry.len - len);
     src->carry.len -= len;
-    pgetl__csv_scan_reset(&src->st);
+    pgetl__csv_scan_next(&src->st);
     return PGETL_OK;
 }
 
@@ -239,7 +239,7 @@ pgetl_code pgetl__batch_fill(pgetl_load_ctx *ctx, pgetl_load_src *src, pgetl_loa
         src->line += 1 + src->st.nlines;
         int64_t nfields = src->st.nfields;
         int64_t nl = src->st.nlines, ncr = src->st.ncr;
-        pgetl__csv_scan_reset(&src->st);
+        pgetl__csv_scan_next(&src->st);
         const char *row = b->data.data + start;
         if (ctx->dialect.text && pgetl__is_eod_marker(row, len)) {
             /* Text dumps may end with "\."; anywhere else it would cut the load short. */

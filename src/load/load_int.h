@@ -60,10 +60,19 @@ typedef struct pgetl_csv_dialect {
     char escape; /* CSV only: inside quotes, escape+quote / escape+escape is literal */
 } pgetl_csv_dialect;
 
+/* Block scanner (csv_scan.c): bytes already classified, one bit each. */
+typedef struct pgetl_csv_masks {
+    uint64_t ends;   /* newlines outside quotes: row ends */
+    uint64_t delims; /* delimiters outside quotes         */
+    uint64_t qnl;    /* newlines inside quotes            */
+    uint64_t qcr;    /* carriage returns inside quotes    */
+} pgetl_csv_masks;
+
 /*
- * Scanner state for the row being scanned. Zero it (pgetl__csv_scan_reset)
- * before each row. The state lets a scan resume after more bytes arrive
- * without rescanning what was already seen.
+ * Scanner state for the row being scanned. pgetl__csv_scan_reset before
+ * the first row of a stream, pgetl__csv_scan_next after each row. The
+ * state lets a scan resume after more bytes arrive without rescanning what
+ * was already seen.
  */
 typedef struct pgetl_csv_scan {
     size_t pos;      /* bytes of the row already scanned                    */
@@ -71,9 +80,19 @@ typedef struct pgetl_csv_scan {
     int64_t nlines;  /* newlines inside the row (quoted / escaped)          */
     int64_t ncr;     /* CSV: carriage returns inside quotes                 */
     bool in_quote;
+    /*
+     * Block scanner: what it already classified past the row it returned
+     * (bit 0 = the next row's first byte), so that row starts without
+     * reloading them. Valid for the bytes that follow the row in the same
+     * stream, wherever the caller keeps them.
+     */
+    pgetl_csv_masks ahead;
+    unsigned ahead_len;
+    bool ahead_in_quote; /* state after the ahead_len bytes */
 } pgetl_csv_scan;
 
-static inline void pgetl__csv_scan_reset(pgetl_csv_scan *st) {
+/* Starts the row that follows the one just scanned, in the same stream. */
+static inline void pgetl__csv_scan_next(pgetl_csv_scan *st) {
     st->pos = 0;
     st->nfields = 1;
     st->nlines = 0;
@@ -81,16 +100,32 @@ static inline void pgetl__csv_scan_reset(pgetl_csv_scan *st) {
     st->in_quote = false;
 }
 
+/* Starts a new stream. */
+static inline void pgetl__csv_scan_reset(pgetl_csv_scan *st) {
+    pgetl__csv_scan_next(st);
+    st->ahead_len = 0;
+}
+
 /*
  * Looks for the end of the row starting at p[0], given n bytes. Returns true
  * when the row ends within them: *row_len then includes the '\n'. Returns
  * false when more bytes are needed (state kept: call again with the same
- * row start and a larger n). Row ends follow COPY's own reader: CSV quotes
+ * row start and a larger n). After a row, call pgetl__csv_scan_next and
+ * scan from the byte after it with at least the bytes already given (they
+ * may have moved in memory). Row ends follow COPY's own reader: CSV quotes
  * toggle anywhere in a field, a newline inside quotes is data; in text
  * format a backslash escapes the next byte, newline included.
  */
 bool pgetl__csv_scan_row(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char *p, size_t n,
                          size_t *row_len);
+
+/*
+ * The same with the portable scanner only. pgetl__csv_scan_row uses a
+ * block scanner where the CPU has one (SSE2: CSV whose escape is the
+ * quote); fuzz_csv_scan and bench_csv_scan compare the two.
+ */
+bool pgetl__csv_scan_row_generic(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char *p,
+                                 size_t n, size_t *row_len);
 
 /* One field of a split row: bytes at out->data + off. */
 typedef struct pgetl_csv_field {

@@ -24,7 +24,7 @@ static int scan_all(const pgetl_csv_dialect *d, const char *p, size_t n, row_inf
             rows[nr] = (row_info){len, st.nfields, st.nlines};
         nr++;
         off += len;
-        pgetl__csv_scan_reset(&st);
+        pgetl__csv_scan_next(&st);
     }
     *rest = n - off;
     return nr;
@@ -48,7 +48,7 @@ static int scan_chunked(const pgetl_csv_dialect *d, const char *p, size_t n, siz
                 rows[nr] = (row_info){len, st.nfields, st.nlines};
             nr++;
             off += len;
-            pgetl__csv_scan_reset(&st);
+            pgetl__csv_scan_next(&st);
         }
     }
     *rest = n - off;
