@@ -276,6 +276,7 @@ static pgetl_code send_rows(send_state *st, pgetl_conn *conn, const send_plan *p
     pgetl_copy_options_init(&co);
     co.format = p->binary ? PGETL_COPY_BINARY : p->raw ? ctx->copy_format : PGETL_COPY_TEXT;
     co.batch_rows = p->n;
+    co.chunk_bytes = PGETL_LOAD_COPY_MESSAGE;
     co.max_rejects = max_rejects;
     co.on_reject = on_reject;
     co.reject_user = st;

@@ -311,6 +311,15 @@ static inline bool pgetl__is_eod_marker(const char *row, size_t len) {
 }
 
 /*
+ * CopyData message size of the loader's COPYs. The server parses a message
+ * only once all of it has arrived (pq_getmessage), so a message larger
+ * than the socket buffer leaves it waiting on the client mid-message: with
+ * 1 MiB messages a raw load's backend sat idle ~0.13 s of a ~3 s load,
+ * with 64 KiB ~0.06 s (bench/README.md, "pgetl load", fifth day).
+ */
+#define PGETL_LOAD_COPY_MESSAGE ((size_t)64 << 10)
+
+/*
  * Sends one batch as one COPY on `conn` (inside its open transaction).
  * Server-refused rows are rejected when max_errors > 0. Errors carry
  * "<file> line <n>: ". *loaded_out gets the rows stored.

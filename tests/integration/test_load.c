@@ -314,9 +314,9 @@ static void server_errors_name_the_line(void **state) {
 }
 
 /*
- * A batch of several CopyData chunks (1 MiB each) whose quoted line breaks
- * come before the bad row, in every chunk: the error still names the input
- * line and the COPY's row.
+ * A batch of many CopyData messages whose quoted line breaks come before
+ * the bad row, in every message: the error still names the input line and
+ * the COPY's row.
  */
 static void server_error_line_after_many_chunks(void **state) {
     (void)state;
@@ -327,7 +327,7 @@ static void server_error_line_after_many_chunks(void **state) {
     assert_non_null(f);
     fputs("id,name\n", f);
     int64_t line = 2, bad_line = 0;
-    const int rows = 50000; /* ~3.5 MiB: one batch, four chunks */
+    const int rows = 50000; /* ~3.5 MiB: one batch, many messages */
     for (int i = 1; i <= rows; i++) {
         bool multi = i % 7 == 0;
         bool bad = i == rows - 5;
