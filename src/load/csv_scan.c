@@ -10,12 +10,13 @@
  * - text: a backslash escapes the byte after it, even a newline; a row ends
  *   at the first unescaped newline.
  *
- * Speed: CSV whose escape is its quote (nearly all of it) goes through a
- * block scanner where the CPU has SSE2, 64 bytes per step whatever the
- * quoting. Elsewhere, rows without quotes cost two memchr calls (the
- * newline, then a quote/backslash check on the row) and one delimiter count
- * eight bytes at a time; inside quotes, memchr jumps to the next quote.
- * Only rows holding escapes are walked byte by byte.
+ * Speed: text format and CSV whose escape is its quote (nearly all input)
+ * go through a block scanner where the CPU has SSE2, 64 bytes per step
+ * whatever the quoting. Elsewhere, rows without quotes cost two memchr
+ * calls (the newline, then a quote/backslash check on the row) and one
+ * delimiter count eight bytes at a time; inside quotes, memchr jumps to the
+ * next quote; only CSV rows holding a distinct escape character are walked
+ * byte by byte.
  *
  * The scanner also counts line breaks inside quotes (nlines, ncr):
  * they move COPY's line count away from the row count (copy/lines.c).
@@ -148,7 +149,8 @@ static bool scan_text(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char
  * mask (a doubled quote closes and reopens, exactly the "" rule). A row
  * ends at the first newline outside quotes; the counts are popcounts of
  * the masks up to it. Branch-free per block, where the memchr scanner
- * pays calls and branches per quote.
+ * pays calls and branches per quote. Text format is the same with
+ * "escaped" (after an unescaped backslash) in place of "inside quotes".
  */
 #include <emmintrin.h>
 
@@ -196,7 +198,7 @@ static inline bool take(pgetl_csv_scan *st, const pgetl_csv_masks *m, unsigned *
 
 /* Keeps the bytes after bit `at` of m (`valid` bytes) as the next row's look-ahead. */
 static inline void keep_ahead(pgetl_csv_scan *st, const pgetl_csv_masks *m, unsigned at,
-                              unsigned valid, bool in_quote_after) {
+                              unsigned valid, bool state_after) {
     unsigned sh = at + 1;
     if (sh >= valid) {
         st->ahead_len = 0;
@@ -204,32 +206,79 @@ static inline void keep_ahead(pgetl_csv_scan *st, const pgetl_csv_masks *m, unsi
     }
     st->ahead = (pgetl_csv_masks){m->ends >> sh, m->delims >> sh, m->qnl >> sh, m->qcr >> sh};
     st->ahead_len = valid - sh;
-    st->ahead_in_quote = in_quote_after;
+    st->ahead_state = state_after;
 }
 
-static bool scan_csv_blocks(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char *p,
-                            size_t n, size_t *row_len) {
+/*
+ * Text format: bit i set where byte i is escaped, i.e. follows a backslash
+ * that is not itself escaped. *pending: byte 0 is escaped; on return, the
+ * byte after the block is. Backslashes are few in text data, so this walks
+ * them one by one.
+ */
+static inline uint64_t escaped_mask(uint64_t backslashes, bool *pending) {
+    uint64_t esc = *pending;
+    *pending = false;
+    for (uint64_t m = backslashes; m; m &= m - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        if (esc >> i & 1)
+            continue; /* an escaped backslash is data */
+        if (i == 63)
+            *pending = true;
+        else
+            esc |= (uint64_t)2 << i;
+    }
+    return esc;
+}
+
+/*
+ * The masks of one block of `valid` bytes (the rest zero). *state is the
+ * state before the block (CSV: inside quotes; text: the first byte is
+ * escaped) and, on return, after its valid bytes.
+ */
+static inline pgetl_csv_masks classify(bool text, const char *blk, unsigned valid,
+                                       const __m128i k[4], bool *state) {
+    const __m128i *v = (const __m128i *)(const void *)blk;
+    __m128i a = _mm_loadu_si128(v), b = _mm_loadu_si128(v + 1);
+    __m128i c = _mm_loadu_si128(v + 2), e = _mm_loadu_si128(v + 3);
+    uint64_t special = eq_mask(a, b, c, e, k[0]); /* the quote, or text's backslash */
+    uint64_t nl = eq_mask(a, b, c, e, k[2]);
+    uint64_t delims = eq_mask(a, b, c, e, k[1]);
+    if (text) {
+        uint64_t esc = escaped_mask(special, state);
+        /* A backslash on the last valid byte escapes what comes after it. */
+        if (valid < 64)
+            *state = esc >> valid & 1;
+        return (pgetl_csv_masks){nl & ~esc, delims & ~esc, nl & esc, 0};
+    }
+    uint64_t in = prefix_xor(special) ^ ((uint64_t)0 - (uint64_t)*state);
+    /* The top bit is the state after the block (zero padding keeps it). */
+    *state = in >> 63;
+    return (pgetl_csv_masks){nl & ~in, delims & ~in, nl & in, eq_mask(a, b, c, e, k[3]) & in};
+}
+
+static bool scan_blocks(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char *p, size_t n,
+                        size_t *row_len) {
     unsigned at;
     if (st->ahead_len) {
         pgetl_csv_masks m = st->ahead;
         unsigned len = st->ahead_len;
-        bool in_quote_after = st->ahead_in_quote;
+        bool state_after = st->ahead_state;
         st->ahead_len = 0;
         /* Only a row start right after the last row (and its bytes) can use it. */
         if (st->pos == 0 && len <= n) {
             if (take(st, &m, &at)) {
                 *row_len = st->pos = at + 1;
-                keep_ahead(st, &m, at, len, in_quote_after);
+                keep_ahead(st, &m, at, len, state_after);
                 return true;
             }
             st->pos = len;
-            st->in_quote = in_quote_after;
+            st->in_quote = state_after;
         }
     }
     const char *s = p + st->pos, *end = p + n;
-    uint64_t inside = st->in_quote ? ~(uint64_t)0 : 0; /* broadcast state before s */
-    const __m128i kq = _mm_set1_epi8(d->quote), kd = _mm_set1_epi8(d->delim);
-    const __m128i knl = _mm_set1_epi8('\n'), kcr = _mm_set1_epi8('\r');
+    bool state = st->in_quote;
+    const __m128i k[4] = {_mm_set1_epi8(d->text ? '\\' : d->quote), _mm_set1_epi8(d->delim),
+                          _mm_set1_epi8('\n'), _mm_set1_epi8('\r')};
     char tail[64];
     while (s < end) {
         size_t left = (size_t)(end - s);
@@ -241,26 +290,23 @@ static bool scan_csv_blocks(const pgetl_csv_dialect *d, pgetl_csv_scan *st, cons
             memcpy(tail, s, left);
             blk = tail;
         }
-        const __m128i *v = (const __m128i *)(const void *)blk;
-        __m128i a = _mm_loadu_si128(v), b = _mm_loadu_si128(v + 1);
-        __m128i c = _mm_loadu_si128(v + 2), e = _mm_loadu_si128(v + 3);
-        uint64_t in = prefix_xor(eq_mask(a, b, c, e, kq)) ^ inside;
-        uint64_t nl = eq_mask(a, b, c, e, knl);
-        pgetl_csv_masks m = {nl & ~in, eq_mask(a, b, c, e, kd) & ~in, nl & in,
-                             eq_mask(a, b, c, e, kcr) & in};
-        /* The top bit is the state after the block (padding keeps it). */
-        bool in_quote_after = in >> 63;
+        pgetl_csv_masks m = classify(d->text, blk, valid, k, &state);
         if (take(st, &m, &at)) {
             *row_len = st->pos = (size_t)(s - p) + at + 1;
             st->in_quote = false;
-            keep_ahead(st, &m, at, valid, in_quote_after);
+            keep_ahead(st, &m, at, valid, state);
             return true;
         }
-        inside = (uint64_t)0 - (uint64_t)in_quote_after;
         s += valid;
     }
+    if (d->text && state) {
+        /* The last byte is a backslash: look at it again once its escaped byte arrives. */
+        st->pos = n - 1;
+        st->in_quote = false;
+        return false;
+    }
     st->pos = n;
-    st->in_quote = inside != 0;
+    st->in_quote = state;
     return false;
 }
 #endif
@@ -270,8 +316,8 @@ bool pgetl__csv_scan_row(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const c
     if (st->pos >= n)
         return false;
 #ifdef __SSE2__
-    if (!d->text && d->escape == d->quote)
-        return scan_csv_blocks(d, st, p, n, row_len);
+    if (d->text || d->escape == d->quote)
+        return scan_blocks(d, st, p, n, row_len);
 #endif
     return d->text ? scan_text(d, st, p, n, row_len) : scan_csv(d, st, p, n, row_len);
 }

@@ -88,7 +88,7 @@ typedef struct pgetl_csv_scan {
      */
     pgetl_csv_masks ahead;
     unsigned ahead_len;
-    bool ahead_in_quote; /* state after the ahead_len bytes */
+    bool ahead_state; /* after them: inside quotes (CSV), escape pending (text) */
 } pgetl_csv_scan;
 
 /* Starts the row that follows the one just scanned, in the same stream. */
