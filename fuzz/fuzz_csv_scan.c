@@ -290,8 +290,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int ng = scan_all(pgetl__csv_scan_row_generic, &d, buf, n, g, &tg);
     FUZZ_CHECK(ng == na, "portable scanner finds %d rows, scanner %d", ng, na);
     for (int i = 0; i < na; i++)
-        FUZZ_CHECK(memcmp(&g[i], &a[i], sizeof g[i]) == 0, "row %d: portable and block scans differ",
-                   i);
+        FUZZ_CHECK(memcmp(&g[i], &a[i], sizeof g[i]) == 0,
+                   "row %d: portable and block scans differ", i);
     FUZZ_CHECK(covered == n || tg.in_quote == ta.in_quote, "tail quote state differs (portable)");
     static row_rec ref[MAX_ROWS];
     int nref = reference_rows(&d, buf, n, ref);
@@ -302,8 +302,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    "row %d: reference len %zu fields %lld breaks %lld/%lld, scanner %zu %lld "
                    "%lld/%lld",
                    i, ref[i].len, (long long)ref[i].nfields, (long long)ref[i].nlines,
-                   (long long)ref[i].ncr, a[i].len, (long long)a[i].nfields,
-                   (long long)a[i].nlines, (long long)a[i].ncr);
+                   (long long)ref[i].ncr, a[i].len, (long long)a[i].nfields, (long long)a[i].nlines,
+                   (long long)a[i].ncr);
     /* The tail state only matters when there is a tail (batch.c checks in_quote at EOF). */
     if (covered < n)
         FUZZ_CHECK(ta.in_quote == tb.in_quote, "tail quote state differs");

@@ -105,8 +105,7 @@ pgetl_code pgetl__copy_send(pgetl_copy *c, const char *data, size_t len, pgetl_e
     return PGETL_OK;
 }
 
-pgetl_code pgetl__copy_send_chunks(pgetl_copy *c, const char *data, size_t len,
-                                   pgetl_error *err) {
+pgetl_code pgetl__copy_send_chunks(pgetl_copy *c, const char *data, size_t len, pgetl_error *err) {
     for (size_t off = 0; off < len;) {
         size_t n = len - off < c->chunk_bytes ? len - off : c->chunk_bytes;
         pgetl_code rc = pgetl__copy_send(c, data + off, n, err);

@@ -243,10 +243,10 @@ typedef struct pgetl_load_batch {
     int64_t nrows;
     int64_t cap;
     bool multiline; /* some row holds a line break inside quotes (CSV)        */
+    bool has_eod;   /* some row is COPY's end-of-data marker \. (CSV)         */
     /* CSV: the rows holding line breaks inside quotes, for COPY's line count. */
     pgetl__row_breaks *breaks;
     int64_t nbreaks, breaks_cap;
-    bool has_eod;   /* some row is COPY's end-of-data marker \. (CSV)         */
     /* Binary COPY tuples for the rows, when convert.c could convert them (all but suspects). */
     bool binary;
     pgetl_buf bin;
