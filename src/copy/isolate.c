@@ -61,8 +61,7 @@ static void copy_rows(pgetl_copy *c, int sp, const int64_t *live, int64_t n,
         while (j + 1 < n && live[j + 1] == live[j] + 1)
             j++;
         size_t from = c->row_off[live[i]], to = c->row_off[live[j] + 1];
-        ok =
-            pgetl__copy_send_chunks(c, c->buf.data + from, to - from, &o->err) == PGETL_OK;
+        ok = pgetl__copy_send_chunks(c, c->buf.data + from, to - from, &o->err) == PGETL_OK;
         i = j + 1;
     }
     if (ok && c->format == PGETL_COPY_BINARY)

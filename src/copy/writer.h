@@ -146,8 +146,9 @@ int64_t pgetl__csv_row_lines(const char *row, size_t len, int *eol);
 void pgetl__copy_track_lines(pgetl_copy *copy, const char *row, size_t len);
 
 /*
- * Streaming CSV: accounts for nrows rows about to be added from the
- * caller's counts (put_rows); row0 (len0 bytes) is the first of them.
+ * Streaming CSV: accounts for the rows put_rows is about to add, from the
+ * caller's list of rows with quoted line breaks; row0 (len0 bytes) is the
+ * first of them, which sets the line ending when none is known yet.
  */
 void pgetl__copy_mark_breaks(pgetl_copy *copy, const char *row0, size_t len0,
                              const pgetl__row_breaks *breaks, int64_t nbreaks);

@@ -121,8 +121,8 @@ bool pgetl__csv_scan_row(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const c
 
 /*
  * The same with the portable scanner only. pgetl__csv_scan_row uses a
- * block scanner where the CPU has one (SSE2: CSV whose escape is the
- * quote); fuzz_csv_scan and bench_csv_scan compare the two.
+ * block scanner where the CPU has one (SSE2: text format, and CSV whose
+ * escape is the quote); fuzz_csv_scan and bench_csv_scan compare the two.
  */
 bool pgetl__csv_scan_row_generic(const pgetl_csv_dialect *d, pgetl_csv_scan *st, const char *p,
                                  size_t n, size_t *row_len);
